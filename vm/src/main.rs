@@ -1,0 +1,3 @@
+//! The genl-lab runner.
+
+fn main() {}
