@@ -1,0 +1,1013 @@
+// SPDX-License-Identifier: MIT
+/*
+ * gnl-raw: a client of the gnl_foobar_xmpl generic netlink family written
+ * with nothing but AF_NETLINK sockets, to show every byte that libraries
+ * usually hide. The command line and every output line are specified in
+ * userland/INTERFACE.md and shared with gnl-libnl and gnl-rust.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <linux/genetlink.h>
+#include <linux/netlink.h>
+
+#include "gnl_foobar_xmpl.h"
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+/* Exit codes of INTERFACE.md. */
+enum {
+	EXIT_OK,
+	EXIT_KERNEL,	/* request rejected, or a socket call failed */
+	EXIT_USAGE,
+	EXIT_NO_FAMILY,
+	EXIT_PERM,
+	EXIT_PROTO,	/* the reply breaks the protocol */
+};
+
+/*
+ * Big enough for any reply: the kernel sizes dump datagrams after the
+ * largest buffer it has seen us pass to recvmsg(), up to 32 KiB.
+ */
+#define RX_BUF_SIZE	32768
+/* A request is headers plus at most one string and one u32 attribute. */
+#define TX_BUF_SIZE	512
+#define EXTACK_MAX	256
+
+/* How a request's answer ends. */
+enum wait_for {
+	WAIT_REPLY,	/* doit: one message of the family */
+	WAIT_DONE,	/* dump: messages until NLMSG_DONE */
+	WAIT_ACK,	/* NLM_F_ACK: an NLMSG_ERROR carrying 0 */
+};
+
+struct client {
+	int fd;
+	__u32 port;		/* our port id, the kernel's replies go to it */
+	__u32 seq;		/* of the last request sent */
+	__u16 family;		/* nlmsg_type of our family's messages */
+	__u32 events_grp;	/* multicast group id of "events" */
+};
+
+/* What the kernel answered when it refused a request. */
+struct kerr {
+	int err;		/* positive errno, 0 if no error */
+	char extack[EXTACK_MAX];
+};
+
+/* Called for each message of the expected family and command. */
+typedef int (*reply_fn)(const struct nlmsghdr *nlh, void *arg);
+
+static const char *prog = "gnl-raw";
+
+static int usage_error(const char *fmt, const char *what)
+{
+	fprintf(stderr, "error: ");
+	fprintf(stderr, fmt, what);
+	fprintf(stderr, "\ntry '%s --help'\n", prog);
+	return EXIT_USAGE;
+}
+
+static int sys_error(const char *syscall)
+{
+	int err = errno;
+
+	fprintf(stderr, "error: %s: %s (errno %d)\n", syscall, strerror(err),
+		err);
+	return EXIT_KERNEL;
+}
+
+static int proto_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static int proto_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "error: unexpected reply: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_PROTO;
+}
+
+static int kernel_error(const struct kerr *ke)
+{
+	if (ke->err == EPERM) {
+		fprintf(stderr, "error: permission denied: this operation needs CAP_NET_ADMIN (run as root)\n");
+		return EXIT_PERM;
+	}
+	fprintf(stderr, "error: kernel rejected the request: %s (errno %d)",
+		strerror(ke->err), ke->err);
+	if (ke->extack[0])
+		fprintf(stderr, ": %s", ke->extack);
+	fputc('\n', stderr);
+	return EXIT_KERNEL;
+}
+
+/* ---- building requests ---- */
+
+static void msg_init(struct nlmsghdr *nlh, __u16 type, __u16 flags, __u8 cmd)
+{
+	struct genlmsghdr *genl = NLMSG_DATA(nlh);
+
+	memset(nlh, 0, NLMSG_HDRLEN + GENL_HDRLEN);
+	nlh->nlmsg_len = NLMSG_HDRLEN + GENL_HDRLEN;
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	genl->cmd = cmd;
+	genl->version = GNL_FOOBAR_XMPL_FAMILY_VERSION;
+}
+
+/* Appends one attribute; the caller sized the buffer, so running out is a bug. */
+static void put_attr(struct nlmsghdr *nlh, size_t cap, __u16 type,
+		     const void *data, size_t len)
+{
+	struct nlattr *nla = (struct nlattr *)((char *)nlh +
+					       NLMSG_ALIGN(nlh->nlmsg_len));
+	size_t total = NLMSG_ALIGN(nlh->nlmsg_len) + NLA_ALIGN(NLA_HDRLEN + len);
+
+	if (total > cap) {
+		fprintf(stderr, "error: request does not fit in %zu bytes\n", cap);
+		abort();
+	}
+	nla->nla_type = type;
+	nla->nla_len = NLA_HDRLEN + len;
+	memcpy((char *)nla + NLA_HDRLEN, data, len);
+	memset((char *)nla + nla->nla_len, 0, NLA_ALIGN(nla->nla_len) - nla->nla_len);
+	nlh->nlmsg_len = total;
+}
+
+static int send_msg(struct client *c, struct nlmsghdr *nlh)
+{
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+
+	nlh->nlmsg_seq = ++c->seq;
+	if (sendto(c->fd, nlh, nlh->nlmsg_len, 0, (struct sockaddr *)&kernel,
+		   sizeof(kernel)) < 0)
+		return sys_error("send");
+	return EXIT_OK;
+}
+
+/* ---- reading replies ---- */
+
+/* Attributes of a message start after the genl header. */
+static struct nlattr *genl_attrs(const struct nlmsghdr *nlh, int *len)
+{
+	*len = nlh->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN;
+	return (struct nlattr *)((char *)NLMSG_DATA(nlh) + GENL_HDRLEN);
+}
+
+static bool nla_ok(const struct nlattr *nla, int rem)
+{
+	return rem >= (int)sizeof(*nla) && nla->nla_len >= sizeof(*nla) &&
+	       nla->nla_len <= rem;
+}
+
+static struct nlattr *nla_next(const struct nlattr *nla, int *rem)
+{
+	int len = NLA_ALIGN(nla->nla_len);
+
+	*rem -= len;
+	return (struct nlattr *)((char *)nla + len);
+}
+
+#define nla_for_each(pos, head, len, rem) \
+	for (pos = (head), rem = (len); nla_ok(pos, rem); \
+	     pos = nla_next(pos, &(rem)))
+
+static void *nla_data(const struct nlattr *nla)
+{
+	return (char *)nla + NLA_HDRLEN;
+}
+
+static int nla_payload(const struct nlattr *nla)
+{
+	return nla->nla_len - NLA_HDRLEN;
+}
+
+static int nla_type(const struct nlattr *nla)
+{
+	return nla->nla_type & NLA_TYPE_MASK;
+}
+
+/* Last one wins, like the kernel's nla_parse(). */
+static void parse_attrs(struct nlattr *head, int len, struct nlattr **tb,
+			int max)
+{
+	struct nlattr *nla;
+	int rem;
+
+	memset(tb, 0, sizeof(*tb) * (max + 1));
+	nla_for_each(nla, head, len, rem)
+		if (nla_type(nla) <= max)
+			tb[nla_type(nla)] = nla;
+}
+
+static int check_str(const struct nlattr *nla, const char *name)
+{
+	if (!nla)
+		return proto_error("missing attribute %s", name);
+	if (nla_payload(nla) < 1 ||
+	    strnlen(nla_data(nla), nla_payload(nla)) == (size_t)nla_payload(nla))
+		return proto_error("attribute %s is not a NUL-terminated string",
+				   name);
+	return EXIT_OK;
+}
+
+static int check_size(const struct nlattr *nla, const char *name, int size)
+{
+	if (!nla)
+		return proto_error("missing attribute %s", name);
+	if (nla_payload(nla) != size)
+		return proto_error("attribute %s has %d bytes (expected %d)",
+				   name, nla_payload(nla), size);
+	return EXIT_OK;
+}
+
+static __u32 nla_u32(const struct nlattr *nla)
+{
+	__u32 v;
+
+	memcpy(&v, nla_data(nla), sizeof(v));
+	return v;
+}
+
+static __u64 nla_u64(const struct nlattr *nla)
+{
+	__u64 v;
+
+	memcpy(&v, nla_data(nla), sizeof(v));
+	return v;
+}
+
+/*
+ * The payload of NLMSG_ERROR (and of NLMSG_DONE from 4.19 on) may be
+ * followed by extack attributes. With NETLINK_CAP_ACK the request is not
+ * echoed back (NLM_F_CAPPED), so the attributes follow the header.
+ */
+static void parse_extack(const struct nlmsghdr *nlh, size_t hlen,
+			 struct kerr *ke)
+{
+	struct nlattr *nla;
+	int len, rem;
+
+	ke->extack[0] = '\0';
+	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+		return;
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED) && nlh->nlmsg_type == NLMSG_ERROR) {
+		const struct nlmsgerr *e = NLMSG_DATA(nlh);
+
+		if (e->msg.nlmsg_len < NLMSG_HDRLEN)
+			return;
+		hlen += e->msg.nlmsg_len - NLMSG_HDRLEN;
+	}
+	hlen = NLMSG_ALIGN(hlen);
+	len = nlh->nlmsg_len - NLMSG_HDRLEN - hlen;
+	if (len <= 0)
+		return;
+	nla_for_each(nla, (struct nlattr *)((char *)NLMSG_DATA(nlh) + hlen),
+		     len, rem) {
+		if (nla_type(nla) == NLMSGERR_ATTR_MSG && nla_payload(nla) > 0)
+			snprintf(ke->extack, sizeof(ke->extack), "%.*s",
+				 nla_payload(nla), (char *)nla_data(nla));
+	}
+}
+
+/* NLMSG_ERROR: 0 is an acknowledgement, anything else a refusal. */
+static int parse_error(const struct nlmsghdr *nlh, struct kerr *ke)
+{
+	const struct nlmsgerr *e = NLMSG_DATA(nlh);
+
+	if (nlh->nlmsg_len < NLMSG_SPACE(sizeof(*e)))
+		return proto_error("message too short (%u bytes)",
+				   nlh->nlmsg_len);
+	ke->err = -e->error;
+	parse_extack(nlh, sizeof(*e), ke);
+	return EXIT_OK;
+}
+
+/* NLMSG_DONE carries the dump's final status, an int. */
+static int parse_done(const struct nlmsghdr *nlh, struct kerr *ke)
+{
+	int status = 0;
+
+	if (nlh->nlmsg_len >= NLMSG_SPACE(sizeof(status)))
+		memcpy(&status, NLMSG_DATA(nlh), sizeof(status));
+	ke->err = -status;
+	if (status)
+		parse_extack(nlh, sizeof(status), ke);
+	return EXIT_OK;
+}
+
+/*
+ * Header checks common to every message answering our request. The
+ * kernel addresses its replies to our port id (nlmsg_pid); that the
+ * kernel sent them is checked on the datagram's source address.
+ */
+static int check_header(const struct client *c, const struct nlmsghdr *nlh)
+{
+	if (nlh->nlmsg_pid != c->port)
+		return proto_error("port id %u (expected %u)", nlh->nlmsg_pid,
+				   c->port);
+	if (nlh->nlmsg_seq != c->seq)
+		return proto_error("sequence number %u (expected %u)",
+				   nlh->nlmsg_seq, c->seq);
+	return EXIT_OK;
+}
+
+static int check_genl(const struct nlmsghdr *nlh, __u8 cmd)
+{
+	const struct genlmsghdr *genl = NLMSG_DATA(nlh);
+
+	if (nlh->nlmsg_len < NLMSG_HDRLEN + GENL_HDRLEN)
+		return proto_error("message too short (%u bytes)",
+				   nlh->nlmsg_len);
+	if (genl->cmd != cmd)
+		return proto_error("command %u (expected %u)", genl->cmd, cmd);
+	return EXIT_OK;
+}
+
+/*
+ * One datagram, from the kernel (port id 0): any other process may send
+ * to our port. A truncated datagram means a reply would be lost.
+ */
+static int recv_datagram(int fd, void *buf, size_t size, int *len)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = size };
+	struct sockaddr_nl src = {};
+	struct msghdr msg = {
+		.msg_name = &src,
+		.msg_namelen = sizeof(src),
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+	};
+	ssize_t n;
+
+	do {
+		n = recvmsg(fd, &msg, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return sys_error("recv");
+	if (msg.msg_flags & MSG_TRUNC)
+		return proto_error("datagram truncated (%zu bytes kept)", size);
+	if (src.nl_pid != 0)
+		return proto_error("sender port id %u (expected 0)", src.nl_pid);
+	*len = n;
+	return EXIT_OK;
+}
+
+/*
+ * Reads the answer to the last request: messages of @type and @cmd go to
+ * @fn, until the end @wait names. A refusal from the kernel is returned in
+ * @ke with EXIT_OK: what it means is up to the caller.
+ */
+static int recv_answer(struct client *c, __u16 type, __u8 cmd,
+		       enum wait_for wait, reply_fn fn, void *arg,
+		       struct kerr *ke)
+{
+	static char buf[RX_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	struct nlmsghdr *nlh;
+	bool done = false;
+	int len, ret;
+
+	ke->err = 0;
+	ke->extack[0] = '\0';
+	while (!done) {
+		ret = recv_datagram(c->fd, buf, sizeof(buf), &len);
+		if (ret)
+			goto out;
+		for (nlh = (struct nlmsghdr *)buf; !done && NLMSG_OK(nlh, len);
+		     nlh = NLMSG_NEXT(nlh, len)) {
+			ret = check_header(c, nlh);
+			if (ret)
+				goto out;
+			if (nlh->nlmsg_type == NLMSG_ERROR) {
+				ret = parse_error(nlh, ke);
+				if (ret)
+					goto out;
+				if (!ke->err && wait != WAIT_ACK) {
+					ret = proto_error("acknowledgement (expected a reply)");
+					goto out;
+				}
+				done = true;
+			} else if (nlh->nlmsg_type == NLMSG_DONE &&
+				   wait == WAIT_DONE) {
+				ret = parse_done(nlh, ke);
+				if (ret)
+					goto out;
+				done = true;
+			} else if (nlh->nlmsg_type == type && wait != WAIT_ACK) {
+				ret = check_genl(nlh, cmd);
+				if (!ret)
+					ret = fn(nlh, arg);
+				if (ret)
+					goto out;
+				done = wait == WAIT_REPLY;
+			} else {
+				ret = proto_error("message type %u (expected %u)",
+						  nlh->nlmsg_type,
+						  wait == WAIT_ACK ? NLMSG_ERROR : type);
+				goto out;
+			}
+		}
+	}
+	ret = EXIT_OK;
+out:
+	return ret;
+}
+
+/* ---- the socket and the family ---- */
+
+static int set_opt(int fd, int opt)
+{
+	int one = 1;
+
+	if (setsockopt(fd, SOL_NETLINK, opt, &one, sizeof(one)) < 0)
+		return sys_error("setsockopt");
+	return EXIT_OK;
+}
+
+static int open_socket(struct client *c)
+{
+	struct sockaddr_nl local = { .nl_family = AF_NETLINK };
+	socklen_t len = sizeof(local);
+	int ret;
+
+	c->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+	if (c->fd < 0)
+		return sys_error("socket");
+	/* Errors then carry the kernel's explanation, without our request. */
+	ret = set_opt(c->fd, NETLINK_EXT_ACK);
+	if (!ret)
+		ret = set_opt(c->fd, NETLINK_CAP_ACK);
+	if (ret)
+		return ret;
+	/* Port id 0: the kernel picks a free one. */
+	if (bind(c->fd, (struct sockaddr *)&local, sizeof(local)) < 0)
+		return sys_error("bind");
+	if (getsockname(c->fd, (struct sockaddr *)&local, &len) < 0)
+		return sys_error("getsockname");
+	c->port = local.nl_pid;
+	return EXIT_OK;
+}
+
+/* CTRL_ATTR_MCAST_GROUPS: a list of nests, each a name and an id. */
+static void find_group(struct nlattr *groups, const char *name, __u32 *id)
+{
+	struct nlattr *grp, *tb[CTRL_ATTR_MCAST_GRP_MAX + 1];
+	int rem;
+
+	nla_for_each(grp, nla_data(groups), nla_payload(groups), rem) {
+		parse_attrs(nla_data(grp), nla_payload(grp), tb,
+			    CTRL_ATTR_MCAST_GRP_MAX);
+		if (!tb[CTRL_ATTR_MCAST_GRP_NAME] || !tb[CTRL_ATTR_MCAST_GRP_ID] ||
+		    nla_payload(tb[CTRL_ATTR_MCAST_GRP_ID]) != sizeof(__u32))
+			continue;
+		if (!strncmp(nla_data(tb[CTRL_ATTR_MCAST_GRP_NAME]), name,
+			     nla_payload(tb[CTRL_ATTR_MCAST_GRP_NAME])))
+			*id = nla_u32(tb[CTRL_ATTR_MCAST_GRP_ID]);
+	}
+}
+
+static int on_family(const struct nlmsghdr *nlh, void *arg)
+{
+	struct nlattr *tb[CTRL_ATTR_MAX + 1];
+	struct client *c = arg;
+	struct nlattr *head;
+	__u16 id;
+	int len, ret;
+
+	head = genl_attrs(nlh, &len);
+	parse_attrs(head, len, tb, CTRL_ATTR_MAX);
+	ret = check_size(tb[CTRL_ATTR_FAMILY_ID], "CTRL_ATTR_FAMILY_ID",
+			 sizeof(id));
+	if (ret)
+		return ret;
+	memcpy(&id, nla_data(tb[CTRL_ATTR_FAMILY_ID]), sizeof(id));
+	c->family = id;
+	if (tb[CTRL_ATTR_MCAST_GROUPS])
+		find_group(tb[CTRL_ATTR_MCAST_GROUPS],
+			   GNL_FOOBAR_XMPL_MCGRP_EVENTS, &c->events_grp);
+	return EXIT_OK;
+}
+
+/* Asks nlctrl, the family of families, for our family's id and groups. */
+static int resolve_family(struct client *c)
+{
+	static const char name[] = GNL_FOOBAR_XMPL_FAMILY_NAME;
+	char req[TX_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
+	struct kerr ke;
+	int ret;
+
+	msg_init(nlh, GENL_ID_CTRL, 0, CTRL_CMD_GETFAMILY);
+	put_attr(nlh, sizeof(req), CTRL_ATTR_FAMILY_NAME, name, sizeof(name));
+	ret = send_msg(c, nlh);
+	if (ret)
+		return ret;
+	ret = recv_answer(c, GENL_ID_CTRL, CTRL_CMD_NEWFAMILY, WAIT_REPLY,
+			  on_family, c, &ke);
+	if (ret)
+		return ret;
+	if (ke.err == ENOENT) {
+		fprintf(stderr, "error: generic netlink family %s not found: is the module loaded? (insmod %s.ko)\n",
+			name, name);
+		return EXIT_NO_FAMILY;
+	}
+	if (ke.err)
+		return kernel_error(&ke);
+	return EXIT_OK;
+}
+
+/* ---- the subcommands ---- */
+
+static int on_echo(const struct nlmsghdr *nlh, void *arg)
+{
+	struct nlattr *tb[GNL_FOOBAR_XMPL_A_MAX + 1];
+	struct nlattr *head;
+	int len, ret;
+
+	(void)arg;
+	head = genl_attrs(nlh, &len);
+	parse_attrs(head, len, tb, GNL_FOOBAR_XMPL_A_MAX);
+	ret = check_str(tb[GNL_FOOBAR_XMPL_A_MSG], "GNL_FOOBAR_XMPL_A_MSG");
+	if (ret)
+		return ret;
+	printf("received: %s\n", (char *)nla_data(tb[GNL_FOOBAR_XMPL_A_MSG]));
+	return EXIT_OK;
+}
+
+static int do_echo(struct client *c, const char *text)
+{
+	char req[TX_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
+	struct kerr ke;
+	int ret;
+
+	msg_init(nlh, c->family, 0, GNL_FOOBAR_XMPL_CMD_ECHO);
+	put_attr(nlh, sizeof(req), GNL_FOOBAR_XMPL_A_MSG, text, strlen(text) + 1);
+	ret = send_msg(c, nlh);
+	if (ret)
+		return ret;
+	printf("sent: %s\n", text);
+	ret = recv_answer(c, c->family, GNL_FOOBAR_XMPL_CMD_ECHO, WAIT_REPLY,
+			  on_echo, NULL, &ke);
+	if (!ret && ke.err)
+		ret = kernel_error(&ke);
+	return ret;
+}
+
+static int on_dump(const struct nlmsghdr *nlh, void *arg)
+{
+	struct nlattr *tb[GNL_FOOBAR_XMPL_A_MAX + 1];
+	__u32 *next = arg;
+	struct nlattr *head;
+	__u32 index;
+	int len, ret;
+
+	head = genl_attrs(nlh, &len);
+	parse_attrs(head, len, tb, GNL_FOOBAR_XMPL_A_MAX);
+	ret = check_size(tb[GNL_FOOBAR_XMPL_A_INDEX], "GNL_FOOBAR_XMPL_A_INDEX",
+			 sizeof(__u32));
+	if (!ret)
+		ret = check_str(tb[GNL_FOOBAR_XMPL_A_MSG], "GNL_FOOBAR_XMPL_A_MSG");
+	if (ret)
+		return ret;
+	index = nla_u32(tb[GNL_FOOBAR_XMPL_A_INDEX]);
+	if (index != *next)
+		return proto_error("dump index %u (expected %u)", index, *next);
+	printf("%u: %s\n", index, (char *)nla_data(tb[GNL_FOOBAR_XMPL_A_MSG]));
+	(*next)++;
+	return EXIT_OK;
+}
+
+static int do_dump(struct client *c, __u32 count)
+{
+	char req[TX_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
+	__u32 received = 0;
+	struct kerr ke;
+	int ret;
+
+	msg_init(nlh, c->family, NLM_F_DUMP, GNL_FOOBAR_XMPL_CMD_ECHO);
+	/* 0: no --count, the module's configured default applies. */
+	if (count)
+		put_attr(nlh, sizeof(req), GNL_FOOBAR_XMPL_A_COUNT, &count,
+			 sizeof(count));
+	ret = send_msg(c, nlh);
+	if (ret)
+		return ret;
+	ret = recv_answer(c, c->family, GNL_FOOBAR_XMPL_CMD_ECHO, WAIT_DONE,
+			  on_dump, &received, &ke);
+	if (!ret && ke.err)
+		ret = kernel_error(&ke);
+	if (!ret)
+		printf("received %u messages\n", received);
+	return ret;
+}
+
+/* The refusal is the expected answer here, so it goes to stdout. */
+static int do_error(struct client *c)
+{
+	char req[TX_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
+	struct kerr ke;
+	int ret;
+
+	msg_init(nlh, c->family, 0, GNL_FOOBAR_XMPL_CMD_REPLY_WITH_NLMSG_ERR);
+	ret = send_msg(c, nlh);
+	if (ret)
+		return ret;
+	ret = recv_answer(c, c->family, GNL_FOOBAR_XMPL_CMD_REPLY_WITH_NLMSG_ERR,
+			  WAIT_ACK, NULL, NULL, &ke);
+	if (ret)
+		return ret;
+	if (!ke.err)
+		return proto_error("acknowledgement (expected an error)");
+	printf("errno: %d (%s)\n", ke.err, strerror(ke.err));
+	if (ke.extack[0])
+		printf("extack: %s\n", ke.extack);
+	return EXIT_OK;
+}
+
+static int do_set_dump_count(struct client *c, __u32 count)
+{
+	char req[TX_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
+	struct kerr ke;
+	int ret;
+
+	msg_init(nlh, c->family, NLM_F_ACK, GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT);
+	put_attr(nlh, sizeof(req), GNL_FOOBAR_XMPL_A_COUNT, &count, sizeof(count));
+	ret = send_msg(c, nlh);
+	if (ret)
+		return ret;
+	ret = recv_answer(c, c->family, GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT,
+			  WAIT_ACK, NULL, NULL, &ke);
+	if (!ret && ke.err)
+		ret = kernel_error(&ke);
+	if (!ret)
+		printf("default dump count: %u\n", count);
+	return ret;
+}
+
+static void print_stat(const struct nlattr *name, const struct nlattr *value)
+{
+	printf("%s: %llu\n", (char *)nla_data(name),
+	       (unsigned long long)nla_u64(value));
+}
+
+/* doit: NAME, VALUE, NAME, VALUE... in the kernel's order (A_PAD skipped). */
+static int on_stats(const struct nlmsghdr *nlh, void *arg)
+{
+	const struct nlattr *name = NULL;
+	struct nlattr *nla, *head;
+	int len, rem, ret;
+
+	(void)arg;
+	head = genl_attrs(nlh, &len);
+	nla_for_each(nla, head, len, rem) {
+		if (nla_type(nla) == GNL_FOOBAR_XMPL_A_STAT_NAME) {
+			if (name)
+				return proto_error("missing attribute %s",
+						   "GNL_FOOBAR_XMPL_A_STAT_VALUE");
+			ret = check_str(nla, "GNL_FOOBAR_XMPL_A_STAT_NAME");
+			if (ret)
+				return ret;
+			name = nla;
+		} else if (nla_type(nla) == GNL_FOOBAR_XMPL_A_STAT_VALUE) {
+			if (!name)
+				return proto_error("missing attribute %s",
+						   "GNL_FOOBAR_XMPL_A_STAT_NAME");
+			ret = check_size(nla, "GNL_FOOBAR_XMPL_A_STAT_VALUE",
+					 sizeof(__u64));
+			if (ret)
+				return ret;
+			print_stat(name, nla);
+			name = NULL;
+		}
+	}
+	if (name)
+		return proto_error("missing attribute %s",
+				   "GNL_FOOBAR_XMPL_A_STAT_VALUE");
+	return EXIT_OK;
+}
+
+/* dumpit: one counter per message. */
+static int on_stat(const struct nlmsghdr *nlh, void *arg)
+{
+	struct nlattr *tb[GNL_FOOBAR_XMPL_A_MAX + 1];
+	struct nlattr *head;
+	int len, ret;
+
+	(void)arg;
+	head = genl_attrs(nlh, &len);
+	parse_attrs(head, len, tb, GNL_FOOBAR_XMPL_A_MAX);
+	ret = check_str(tb[GNL_FOOBAR_XMPL_A_STAT_NAME],
+			"GNL_FOOBAR_XMPL_A_STAT_NAME");
+	if (!ret)
+		ret = check_size(tb[GNL_FOOBAR_XMPL_A_STAT_VALUE],
+				 "GNL_FOOBAR_XMPL_A_STAT_VALUE", sizeof(__u64));
+	if (ret)
+		return ret;
+	print_stat(tb[GNL_FOOBAR_XMPL_A_STAT_NAME],
+		   tb[GNL_FOOBAR_XMPL_A_STAT_VALUE]);
+	return EXIT_OK;
+}
+
+static int do_stats(struct client *c, bool dump)
+{
+	char req[TX_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
+	struct kerr ke;
+	int ret;
+
+	msg_init(nlh, c->family, dump ? NLM_F_DUMP : 0,
+		 GNL_FOOBAR_XMPL_CMD_GET_STATS);
+	ret = send_msg(c, nlh);
+	if (ret)
+		return ret;
+	ret = recv_answer(c, c->family, GNL_FOOBAR_XMPL_CMD_GET_STATS,
+			  dump ? WAIT_DONE : WAIT_REPLY, dump ? on_stat : on_stats,
+			  NULL, &ke);
+	if (!ret && ke.err)
+		ret = kernel_error(&ke);
+	return ret;
+}
+
+static int print_event(const struct client *c, const struct nlmsghdr *nlh)
+{
+	struct nlattr *tb[GNL_FOOBAR_XMPL_A_MAX + 1];
+	const struct genlmsghdr *genl = NLMSG_DATA(nlh);
+	struct nlattr *head;
+	int len, ret;
+
+	/* Events are addressed to no one: port id and sequence number unused. */
+	if (nlh->nlmsg_type != c->family)
+		return proto_error("message type %u (expected %u)",
+				   nlh->nlmsg_type, c->family);
+	if (nlh->nlmsg_len < NLMSG_HDRLEN + GENL_HDRLEN)
+		return proto_error("message too short (%u bytes)",
+				   nlh->nlmsg_len);
+	head = genl_attrs(nlh, &len);
+	parse_attrs(head, len, tb, GNL_FOOBAR_XMPL_A_MAX);
+	switch (genl->cmd) {
+	case GNL_FOOBAR_XMPL_CMD_ECHO:
+		ret = check_str(tb[GNL_FOOBAR_XMPL_A_MSG], "GNL_FOOBAR_XMPL_A_MSG");
+		if (ret)
+			return ret;
+		printf("event: echo %s\n",
+		       (char *)nla_data(tb[GNL_FOOBAR_XMPL_A_MSG]));
+		break;
+	case GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT:
+		ret = check_size(tb[GNL_FOOBAR_XMPL_A_COUNT],
+				 "GNL_FOOBAR_XMPL_A_COUNT", sizeof(__u32));
+		if (ret)
+			return ret;
+		printf("event: set-dump-count %u\n",
+		       nla_u32(tb[GNL_FOOBAR_XMPL_A_COUNT]));
+		break;
+	default:
+		printf("event: unknown command %u\n", genl->cmd);
+		break;
+	}
+	return EXIT_OK;
+}
+
+/* @count 0: run until killed. */
+static int do_monitor(struct client *c, unsigned long count)
+{
+	static char buf[RX_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	unsigned long seen = 0;
+	struct nlmsghdr *nlh;
+	int grp = c->events_grp;
+	int len, ret;
+
+	if (!grp)
+		return proto_error("family %s has no multicast group %s",
+				   GNL_FOOBAR_XMPL_FAMILY_NAME,
+				   GNL_FOOBAR_XMPL_MCGRP_EVENTS);
+	if (setsockopt(c->fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &grp,
+		       sizeof(grp)) < 0)
+		return sys_error("setsockopt");
+	/* A test waits for this line before it triggers events. */
+	printf("listening on %s/%s\n", GNL_FOOBAR_XMPL_FAMILY_NAME,
+	       GNL_FOOBAR_XMPL_MCGRP_EVENTS);
+	fflush(stdout);
+	while (!count || seen < count) {
+		ret = recv_datagram(c->fd, buf, sizeof(buf), &len);
+		if (ret)
+			return ret;
+		for (nlh = (struct nlmsghdr *)buf;
+		     NLMSG_OK(nlh, len) && (!count || seen < count);
+		     nlh = NLMSG_NEXT(nlh, len), seen++) {
+			ret = print_event(c, nlh);
+			if (ret)
+				return ret;
+		}
+	}
+	return EXIT_OK;
+}
+
+/* ---- the command line ---- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s <command> [options]\n"
+		"\n"
+		"Client of the %s generic netlink family (raw sockets).\n"
+		"\n"
+		"Commands:\n"
+		"  echo [MSG]            send MSG (default: hello), print the reply\n"
+		"  dump [--count N]      dump N messages (default: the module's count)\n"
+		"  error                 ask for an error, print errno and extack\n"
+		"  monitor [--count N]   print events, exit after N of them\n"
+		"  set-dump-count N      set the default dump count (needs CAP_NET_ADMIN)\n"
+		"  stats [--dump]        print the module's counters\n"
+		"\n"
+		"Options:\n"
+		"  -h, --help            print this help\n",
+		prog, GNL_FOOBAR_XMPL_FAMILY_NAME);
+}
+
+/* A whole decimal number in [min, max], nothing else. */
+static int parse_count(const char *s, unsigned long min, unsigned long max,
+		       unsigned long *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		goto invalid;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		goto invalid;
+	*out = v;
+	return EXIT_OK;
+invalid:
+	fprintf(stderr, "error: invalid count '%s': expected an integer from %lu to %lu\n"
+		"try '%s --help'\n", s, min, max, prog);
+	return EXIT_USAGE;
+}
+
+struct args {
+	const char *cmd;
+	const char *msg;
+	unsigned long count;	/* 0: not given */
+	bool dump;
+};
+
+/* Options of a subcommand; argv[0] is the subcommand's name. */
+static int parse_sub(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{ "count", required_argument, NULL, 'c' },
+		{ "dump", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	bool is_dump = !strcmp(a->cmd, "dump");
+	bool is_monitor = !strcmp(a->cmd, "monitor");
+	bool is_stats = !strcmp(a->cmd, "stats");
+	int opt, ret;
+
+	optind = 0;	/* glibc: restart scanning on a new argv */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			if (!is_dump && !is_monitor)
+				return usage_error("%s takes no --count", a->cmd);
+			ret = parse_count(optarg, GNL_FOOBAR_XMPL_DUMP_COUNT_MIN,
+					  is_dump ? GNL_FOOBAR_XMPL_DUMP_COUNT_MAX :
+					  UINT_MAX, &a->count);
+			if (ret)
+				return ret;
+			break;
+		case 'd':
+			if (!is_stats)
+				return usage_error("%s takes no --dump", a->cmd);
+			a->dump = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(EXIT_OK);
+		default:
+			return usage_error("%s", "unknown option or missing value");
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (!strcmp(a->cmd, "echo") && argc > 0) {
+		a->msg = argv[0];
+		argc--;
+		argv++;
+	} else if (!strcmp(a->cmd, "set-dump-count")) {
+		if (argc < 1)
+			return usage_error("%s needs a count", a->cmd);
+		ret = parse_count(argv[0], GNL_FOOBAR_XMPL_DUMP_COUNT_MIN,
+				  GNL_FOOBAR_XMPL_DUMP_COUNT_MAX, &a->count);
+		if (ret)
+			return ret;
+		argc--;
+		argv++;
+	}
+	if (argc > 0)
+		return usage_error("unexpected argument '%s'", argv[0]);
+	return EXIT_OK;
+}
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	static const char *const cmds[] = {
+		"echo", "dump", "error", "monitor", "set-dump-count", "stats",
+	};
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	size_t len, i;
+	int opt;
+
+	opterr = 0;
+	/* '+': stop at the subcommand, its options are parsed after. */
+	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		if (opt != 'h')
+			return usage_error("%s", "unknown option");
+		usage(stdout);
+		exit(EXIT_OK);
+	}
+	if (optind >= argc)
+		return usage_error("%s", "missing command");
+	a->cmd = argv[optind];
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(a->cmd, cmds[i]))
+			break;
+	if (i == sizeof(cmds) / sizeof(cmds[0]))
+		return usage_error("unknown command '%s'", a->cmd);
+	a->msg = "hello";
+	if (parse_sub(argc - optind, argv + optind, a))
+		return EXIT_USAGE;
+	/* Checked before anything is sent, as the kernel would refuse it. */
+	len = strlen(a->msg);
+	if (len > GNL_FOOBAR_XMPL_MSG_MAX_LEN) {
+		fprintf(stderr, "error: message is %zu bytes; the maximum is %d\n",
+			len, GNL_FOOBAR_XMPL_MSG_MAX_LEN);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+static int run(struct client *c, const struct args *a)
+{
+	if (!strcmp(a->cmd, "echo"))
+		return do_echo(c, a->msg);
+	if (!strcmp(a->cmd, "dump"))
+		return do_dump(c, a->count);
+	if (!strcmp(a->cmd, "error"))
+		return do_error(c);
+	if (!strcmp(a->cmd, "monitor"))
+		return do_monitor(c, a->count);
+	if (!strcmp(a->cmd, "set-dump-count"))
+		return do_set_dump_count(c, a->count);
+	return do_stats(c, a->dump);
+}
+
+int main(int argc, char **argv)
+{
+	struct client c = { .fd = -1 };
+	struct args a = {};
+	int ret;
+
+	ret = parse_args(argc, argv, &a);
+	if (ret)
+		goto out;
+	if (!strcmp(a.cmd, "monitor"))
+		setvbuf(stdout, NULL, _IOLBF, 0);
+	ret = open_socket(&c);
+	if (ret)
+		goto out;
+	ret = resolve_family(&c);
+	if (ret)
+		goto out;
+	ret = run(&c, &a);
+out:
+	if (c.fd >= 0)
+		close(c.fd);
+	return ret;
+}
