@@ -1,0 +1,213 @@
+//! A private apt configuration in the lab's cache: lists Debian suites the system's sources may
+//! not (bullseye, bookworm-backports) and downloads packages without root and without touching
+//! the system's apt sources.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+/// The suites the known kernels come from.
+const SOURCES: &str = "\
+deb {keyring}{mirror}/debian bookworm main
+deb {keyring}{mirror}/debian-security bookworm-security main
+deb {keyring}{mirror}/debian bookworm-backports main
+deb {keyring}{mirror}/debian bullseye main
+deb {keyring}{mirror}/debian-security bullseye-security main
+";
+
+const DEFAULT_MIRROR: &str = "http://deb.debian.org";
+const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
+/// One package as the archive describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+    /// Download size in bytes.
+    pub size: u64,
+    pub depends: String,
+}
+
+/// apt-get and apt-cache pointed at the lab's own lists and caches.
+pub struct Apt {
+    dir: PathBuf,
+}
+
+impl Apt {
+    /// Prepares the private configuration under `cache/apt`.
+    pub fn new(cache: &Path) -> Result<Apt> {
+        let dir = cache.join("apt");
+        for sub in ["lists/partial", "archives/partial", "preferences.d"] {
+            fs::create_dir_all(dir.join(sub))
+                .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
+        }
+        let mirror =
+            std::env::var("GENL_LAB_DEBIAN_MIRROR").unwrap_or_else(|_| DEFAULT_MIRROR.into());
+        let keyring = if Path::new(DEBIAN_KEYRING).exists() {
+            format!("[signed-by={DEBIAN_KEYRING}] ")
+        } else {
+            String::new()
+        };
+        let sources = SOURCES
+            .replace("{mirror}", mirror.trim_end_matches('/'))
+            .replace("{keyring}", &keyring);
+        fs::write(dir.join("sources.list"), sources)
+            .context("cannot write the lab's apt sources")?;
+        Ok(Apt { dir })
+    }
+
+    fn options(&self) -> Vec<String> {
+        let d = self.dir.display();
+        [
+            format!("Dir::Etc::SourceList={d}/sources.list"),
+            "Dir::Etc::SourceParts=/dev/null".into(),
+            format!("Dir::State::Lists={d}/lists"),
+            format!("Dir::Cache={d}"),
+            format!("Dir::Cache::Archives={d}/archives"),
+            "Dir::Etc::Preferences=/dev/null".into(),
+            format!("Dir::Etc::PreferencesParts={d}/preferences.d"),
+            "Debug::NoLocking=1".into(),
+            "APT::Sandbox::User=root".into(),
+        ]
+        .into_iter()
+        .flat_map(|o| ["-o".to_owned(), o])
+        .collect()
+    }
+
+    /// Refreshes the package lists (the only step that needs the network besides downloads).
+    pub fn update(&self, sh: &Shell) -> Result<()> {
+        let opts = self.options();
+        let out = cmd!(sh, "apt-get {opts...} -q update")
+            .ignore_status()
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "apt-get update failed for the lab's Debian sources ({}):\n{}",
+                self.dir.join("sources.list").display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
+    /// Names of the packages whose name matches the POSIX regex `pattern`.
+    pub fn search_names(&self, sh: &Shell, pattern: &str) -> Result<Vec<String>> {
+        let opts = self.options();
+        let out = cmd!(sh, "apt-cache {opts...} search --names-only {pattern}").read()?;
+        Ok(out
+            .lines()
+            .filter_map(|l| l.split(" - ").next())
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// The candidate version of a package.
+    pub fn show(&self, sh: &Shell, name: &str) -> Result<Package> {
+        let opts = self.options();
+        let policy = cmd!(sh, "apt-cache {opts...} policy {name}").read()?;
+        let opts = self.options();
+        let candidate = policy
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Candidate: "))
+            .filter(|v| *v != "(none)")
+            .with_context(|| {
+                format!("package {name} has no candidate version in the lab's sources")
+            })?
+            .to_owned();
+        let record = cmd!(sh, "apt-cache {opts...} show {name}={candidate}").read()?;
+        parse_record(&record).with_context(|| format!("cannot read the archive's record of {name}"))
+    }
+
+    /// Downloads packages (`name=version`) into `dest`.
+    pub fn download(&self, sh: &Shell, packages: &[Package], dest: &Path) -> Result<Vec<PathBuf>> {
+        fs::create_dir_all(dest)?;
+        let opts = self.options();
+        let specs: Vec<String> = packages
+            .iter()
+            .map(|p| format!("{}={}", p.name, p.version))
+            .collect();
+        let _cd = sh.push_dir(dest);
+        cmd!(sh, "apt-get {opts...} -q download {specs...}")
+            .run()
+            .context("apt-get download failed")?;
+        let mut debs = Vec::new();
+        for entry in fs::read_dir(dest)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "deb") {
+                debs.push(path);
+            }
+        }
+        if debs.len() != packages.len() {
+            bail!(
+                "expected {} packages in {}, found {}",
+                packages.len(),
+                dest.display(),
+                debs.len()
+            );
+        }
+        Ok(debs)
+    }
+}
+
+/// Parses the first stanza of `apt-cache show` output.
+fn parse_record(record: &str) -> Option<Package> {
+    let stanza = record.split("\n\n").next()?;
+    let field = |name: &str| {
+        stanza
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(": ")))
+            .map(str::to_owned)
+    };
+    Some(Package {
+        name: field("Package")?,
+        version: field("Version")?,
+        size: field("Size").and_then(|s| s.parse().ok()).unwrap_or(0),
+        depends: field("Depends").unwrap_or_default(),
+    })
+}
+
+/// The names in a Depends field that start with `prefix` (alternatives and versions dropped).
+pub fn depends_starting_with<'a>(depends: &'a str, prefix: &str) -> Vec<&'a str> {
+    depends
+        .split([',', '|'])
+        .filter_map(|d| d.split_whitespace().next())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECORD: &str = "Package: linux-headers-6.1.0-56-amd64\n\
+Source: linux-signed-amd64 (6.1.192-2)\n\
+Version: 6.1.192-2\n\
+Size: 1492012\n\
+Depends: linux-headers-6.1.0-56-common (= 6.1.192-2), linux-kbuild-6.1 (>= 6.1.192-2), linux-compiler-gcc-12-x86\n\
+\n\
+Package: linux-headers-6.1.0-56-amd64\n\
+Version: 6.1.170-1\n";
+
+    #[test]
+    fn record_fields_are_read_from_the_first_stanza() {
+        let p = parse_record(RECORD).unwrap();
+        assert_eq!(p.name, "linux-headers-6.1.0-56-amd64");
+        assert_eq!(p.version, "6.1.192-2");
+        assert_eq!(p.size, 1_492_012);
+        assert_eq!(
+            depends_starting_with(&p.depends, "linux-kbuild-"),
+            ["linux-kbuild-6.1"]
+        );
+        assert_eq!(
+            depends_starting_with(&p.depends, "linux-headers-"),
+            ["linux-headers-6.1.0-56-common"]
+        );
+    }
+
+    #[test]
+    fn a_record_without_version_is_rejected() {
+        assert_eq!(parse_record("Package: x\n"), None);
+    }
+}

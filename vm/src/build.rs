@@ -1,0 +1,188 @@
+//! Host-side builds: the modules against one kernel's kbuild tree, the clients, the suite binary.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::kernel::{self, Kernel};
+use crate::project;
+
+/// The modules `kmod/` builds, in the order they are loaded.
+pub const MODULES: &[&str] = &["gnl_foobar_xmpl", "nl_foobar_xmpl"];
+
+/// Builds `kmod/` against `kernel` in `target/lab/<kernel>/build` and returns the directory that
+/// holds the `.ko` files. Extra `make` variables (e.g. `W=1`, `C=2`) come from `extra`.
+pub fn module(sh: &Shell, kernel: &Kernel, extra: &[&str]) -> Result<PathBuf> {
+    kernel::check_kbuild(kernel)?;
+    // Kbuild writes next to the sources, so build a copy: kmod/ plus the UAPI headers it includes
+    // from ../userland/include.
+    let build = project::kernel_dir(&kernel.name).join("build");
+    if build.exists() {
+        fs::remove_dir_all(&build)?;
+    }
+    let kmod = build.join("kmod");
+    copy_dir(&project::root().join("kmod"), &kmod)?;
+    copy_dir(
+        &project::root().join("userland/include"),
+        &build.join("userland/include"),
+    )?;
+
+    let kbuild = &kernel.kbuild;
+    let vars = &kernel.make_vars;
+    let out = cmd!(sh, "make -C {kbuild} M={kmod} {vars...} {extra...} modules")
+        .ignore_status()
+        .output()?;
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fs::write(build.join("make.log"), &log)?;
+    if !out.status.success() {
+        bail!(
+            "the module does not compile against {} ({}):\n{}\n(full log: {})",
+            kernel.name,
+            kernel.release,
+            compiler_messages(&log),
+            build.join("make.log").display()
+        );
+    }
+    for module in MODULES {
+        let ko = kmod.join(format!("{module}.ko"));
+        if kmod.join(format!("{module}.c")).exists() && !ko.exists() {
+            bail!(
+                "make succeeded but {} is missing: kernels with BTF (6.12) need pahole, from the dwarves \
+                 package; see {}",
+                ko.display(),
+                build.join("make.log").display()
+            );
+        }
+    }
+    Ok(kmod)
+}
+
+/// The lines of a build log worth showing: the compiler's errors and warnings with context.
+fn compiler_messages(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let keep: Vec<&str> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| {
+            l.contains("error")
+                || l.contains("warning")
+                || lines
+                    .get(i.wrapping_sub(1))
+                    .is_some_and(|p| p.contains("error:"))
+        })
+        .map(|(_, l)| *l)
+        .take(40)
+        .collect();
+    if keep.is_empty() {
+        lines
+            .iter()
+            .rev()
+            .take(20)
+            .rev()
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        keep.join("\n")
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target)
+                .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The Rust clients, by binary name.
+const RUST_CLIENTS: &[&str] = &["gnl-rust", "nl-rust"];
+
+/// Builds every client into `target/lab/bin` and returns that directory.
+pub fn clients(sh: &Shell) -> Result<PathBuf> {
+    let bin = project::bin_dir();
+    fs::create_dir_all(&bin)?;
+    cmd!(sh, "make -s -C userland OUT={bin}")
+        .run()
+        .context("the C clients do not build (see the errors above)")?;
+    let packages: Vec<String> = RUST_CLIENTS
+        .iter()
+        .flat_map(|c| ["--package".to_owned(), (*c).to_owned()])
+        .collect();
+    cmd!(sh, "cargo build --release --quiet {packages...}")
+        .run()
+        .context("the Rust clients do not build (see the errors above)")?;
+    for client in RUST_CLIENTS {
+        let built = project::root().join("target/release").join(client);
+        fs::copy(&built, bin.join(client))
+            .with_context(|| format!("cannot copy {}", built.display()))?;
+    }
+    Ok(bin)
+}
+
+/// Builds the integration suite and returns the path of its test binary.
+pub fn suite(sh: &Shell) -> Result<PathBuf> {
+    let json = cmd!(
+        sh,
+        "cargo test --package genl-lab-tests --no-run --message-format=json-render-diagnostics"
+    )
+    .read()
+    .context("the test suite does not build (see the errors above)")?;
+    test_executable(&json).context("cargo built the suite but named no integration test binary")
+}
+
+/// Picks the integration test executable out of cargo's JSON messages.
+fn test_executable(cargo_json: &str) -> Option<PathBuf> {
+    cargo_json
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .filter(|m| {
+            m["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "test"))
+        })
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_integration_binary_is_found_among_cargo_messages() {
+        let json = r#"{"reason":"compiler-artifact","target":{"kind":["lib"],"name":"genl_lab_tests"},"executable":null}
+{"reason":"compiler-artifact","target":{"kind":["test"],"name":"suite"},"executable":"/p/target/debug/deps/suite-abc"}
+{"reason":"build-finished","success":true}"#;
+        assert_eq!(
+            test_executable(json),
+            Some(PathBuf::from("/p/target/debug/deps/suite-abc"))
+        );
+        assert_eq!(
+            test_executable(r#"{"reason":"build-finished","success":true}"#),
+            None
+        );
+    }
+
+    #[test]
+    fn compiler_errors_are_picked_out_of_make_noise() {
+        let log = "make: Entering directory\n  CC [M]  x.o\nx.c:3:1: error: expected ';'\n    3 | int x\n      | ^\nmake[2]: *** Error 1\n";
+        let shown = compiler_messages(log);
+        assert!(shown.contains("x.c:3:1: error: expected ';'"));
+        assert!(shown.contains("3 | int x"));
+        assert!(!shown.contains("Entering directory"));
+    }
+}

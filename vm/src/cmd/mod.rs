@@ -1,0 +1,362 @@
+//! The subcommands, one file each, and what the VM-booting ones share: preparing the host,
+//! booting a kernel with the guest side of the lab, and judging what came back.
+
+pub mod demo;
+pub mod exec;
+pub mod guest;
+pub mod kernels;
+pub mod lint;
+pub mod test;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use xshell::Shell;
+
+use crate::kernel::{self, Kernel};
+use crate::verdict::{Outcome, Verdict};
+use crate::vm::{self, Accel, Boot};
+use crate::{build, deps, health, project, VmArgs};
+
+/// Everything built on the host before any VM boots.
+pub struct Prepared {
+    pub sh: Shell,
+    pub kernels: Vec<Kernel>,
+    pub accel: Accel,
+    pub bin_dir: PathBuf,
+}
+
+/// Installs missing tools, resolves (and downloads) the kernels, builds the clients.
+pub fn prepare(args: &VmArgs) -> Result<Prepared> {
+    let specs = kernel::parse_specs(args.kernel.as_deref())?;
+    deps::ensure(args.no_install)?;
+    let sh = project::shell()?;
+    let (accel, why) = vm::choose_accel(args.accel)?;
+    eprintln!("==> accelerator: {} ({why})", accel.name());
+    let kernels = kernel::resolve_all(&sh, &specs)?;
+    for k in &kernels {
+        eprintln!("==> [{}] kernel {} ({})", k.name, k.release, k.provenance);
+    }
+    eprintln!("==> building the clients");
+    let bin_dir = build::clients(&sh)?;
+    Ok(Prepared {
+        sh,
+        kernels,
+        accel,
+        bin_dir,
+    })
+}
+
+/// What the guest side reports in `guest.json`.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct GuestReport {
+    /// Exit code of what the guest ran (the suite, the demo, the user's command).
+    pub exit_code: i32,
+    pub passed: u32,
+    pub failed: u32,
+    /// Problems the guest found outside the tests (e.g. a module that would not unload).
+    pub problems: Vec<String>,
+}
+
+/// Files a run leaves in `target/lab/<kernel>/`.
+pub const CONSOLE_LOG: &str = "console.log";
+pub const DMESG: &str = "dmesg.txt";
+pub const GUEST_REPORT: &str = "guest.json";
+
+/// One boot of one kernel running a guest mode, judged.
+pub struct GuestRun {
+    pub verdict: Verdict,
+    pub report: Option<GuestReport>,
+}
+
+/// Builds the module for `kernel`, boots it, runs `lab guest <mode...>` inside and judges.
+pub fn boot_guest(
+    prep: &Prepared,
+    kernel: &Kernel,
+    args: &VmArgs,
+    mode: &[String],
+) -> Result<GuestRun> {
+    let start = Instant::now();
+    let out = project::kernel_dir(&kernel.name);
+    fs::create_dir_all(&out)?;
+    for stale in [CONSOLE_LOG, DMESG, GUEST_REPORT, "summary.json"] {
+        fs::remove_file(out.join(stale)).ok();
+    }
+    eprintln!(
+        "==> [{}] building the module against {}",
+        kernel.name, kernel.release
+    );
+    let kmod_dir = match build::module(&prep.sh, kernel, &[]) {
+        Ok(dir) => dir,
+        Err(err) => {
+            let verdict = Verdict::infra(
+                &kernel.name,
+                prep.accel.name(),
+                format!("{err:#}"),
+                &out,
+                start.elapsed(),
+            );
+            return Ok(GuestRun {
+                verdict,
+                report: None,
+            });
+        }
+    };
+    let exe = std::env::current_exe().context("cannot find the lab's own binary")?;
+    let mut exec = vec![
+        exe.display().to_string(),
+        "guest".into(),
+        "--out".into(),
+        out.display().to_string(),
+        "--bin-dir".into(),
+        prep.bin_dir.display().to_string(),
+        "--kmod-dir".into(),
+        kmod_dir.display().to_string(),
+        "--kernel-name".into(),
+        kernel.name.clone(),
+    ];
+    exec.extend(mode.iter().cloned());
+    let boot = Boot {
+        kernel,
+        accel: prep.accel,
+        out_dir: out.clone(),
+        rw_dirs: vec![project::root().join("tests")],
+        append: hardening_args(kernel, args.hardened),
+        exec,
+        timeout: Duration::from_secs(args.timeout),
+        verbose: args.verbose,
+    };
+    eprintln!(
+        "==> [{}] booting {} under {} (timeout {} s)",
+        kernel.name,
+        kernel.release,
+        prep.accel.name(),
+        args.timeout
+    );
+    let result = boot.run()?;
+    let verdict_and_report = judge(kernel, prep.accel, &out, &result, args.timeout);
+    let (mut verdict, report) = verdict_and_report;
+    verdict.seconds = start.elapsed().as_secs_f64();
+    verdict.save()?;
+    Ok(GuestRun { verdict, report })
+}
+
+/// Kernel arguments for `--hardened`: SLUB debugging everywhere, KFENCE sampling where it exists.
+fn hardening_args(kernel: &Kernel, hardened: bool) -> Vec<String> {
+    if !hardened {
+        return Vec::new();
+    }
+    let mut args = vec!["slub_debug=FZPU".to_owned()];
+    if kernel.has_kfence {
+        args.push("kfence.sample_interval=10".to_owned());
+    }
+    args
+}
+
+/// Turns the logs and the guest's report into a verdict: an unhealthy kernel outranks failed
+/// tests, and no report at all is an infrastructure failure.
+fn judge(
+    kernel: &Kernel,
+    accel: Accel,
+    out: &Path,
+    boot: &vm::BootResult,
+    timeout: u64,
+) -> (Verdict, Option<GuestReport>) {
+    let console = fs::read_to_string(&boot.console_log).unwrap_or_default();
+    let dmesg = fs::read_to_string(out.join(DMESG)).unwrap_or_default();
+    let report: Option<GuestReport> = fs::read_to_string(out.join(GUEST_REPORT))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let guest_accel = if dmesg.contains("Hypervisor detected: KVM") {
+        "kvm"
+    } else if dmesg.is_empty() {
+        accel.name()
+    } else {
+        "tcg"
+    };
+    let mut verdict = Verdict {
+        kernel: kernel.name.clone(),
+        accel: guest_accel.to_owned(),
+        result: Outcome::Passed,
+        reason: String::new(),
+        passed: report.as_ref().map_or(0, |r| r.passed),
+        failed: report.as_ref().map_or(0, |r| r.failed),
+        seconds: boot.took.as_secs_f64(),
+        logs: out.to_owned(),
+    };
+    let findings: Vec<String> = health::scan(&dmesg)
+        .iter()
+        .map(|f| f.describe(DMESG))
+        .chain(
+            health::scan_console(&console)
+                .iter()
+                .map(|f| f.describe(CONSOLE_LOG)),
+        )
+        .collect();
+    (verdict.result, verdict.reason) = if let Some(first) = findings.first() {
+        (Outcome::KernelUnhealthy, first.clone())
+    } else if boot.timed_out {
+        (
+            Outcome::InfraFailed,
+            format!("the VM did not finish within {timeout} s and was killed (raise --timeout?)"),
+        )
+    } else if accel == Accel::Kvm && guest_accel != "kvm" {
+        (
+            Outcome::InfraFailed,
+            "KVM was asked for but the guest ran without it".to_owned(),
+        )
+    } else {
+        match &report {
+            None => (
+                Outcome::InfraFailed,
+                format!(
+                    "the guest never reported (vng exited with {}): see {}",
+                    boot.status.map_or("a signal".to_owned(), |c| c.to_string()),
+                    CONSOLE_LOG
+                ),
+            ),
+            Some(r) if !r.problems.is_empty() => (Outcome::TestsFailed, r.problems.join("; ")),
+            Some(r) if r.failed > 0 => (
+                Outcome::TestsFailed,
+                format!("{} of {} tests failed", r.failed, r.failed + r.passed),
+            ),
+            Some(r) if r.exit_code != 0 => (
+                Outcome::TestsFailed,
+                format!("the guest command exited with {}", r.exit_code),
+            ),
+            Some(_) => (Outcome::Passed, String::new()),
+        }
+    };
+    (verdict, report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kernel() -> Kernel {
+        Kernel {
+            name: "6.1".into(),
+            release: "6.1.0-56-amd64".into(),
+            provenance: String::new(),
+            boot: PathBuf::new(),
+            kbuild: PathBuf::new(),
+            make_vars: Vec::new(),
+            has_kfence: false,
+        }
+    }
+
+    /// Judges a run from the files a guest would leave behind.
+    fn judge_files(
+        console: &str,
+        dmesg: Option<&str>,
+        report: Option<&str>,
+        timed_out: bool,
+    ) -> Verdict {
+        let dir = std::env::temp_dir().join(format!(
+            "lab-judge-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(CONSOLE_LOG), console).unwrap();
+        if let Some(d) = dmesg {
+            fs::write(dir.join(DMESG), d).unwrap();
+        }
+        if let Some(r) = report {
+            fs::write(dir.join(GUEST_REPORT), r).unwrap();
+        }
+        let boot = vm::BootResult {
+            status: Some(0),
+            timed_out,
+            console_log: dir.join(CONSOLE_LOG),
+            took: Duration::from_secs(1),
+        };
+        let (verdict, _) = judge(&kernel(), Accel::Tcg, &dir, &boot, 60);
+        fs::remove_dir_all(&dir).ok();
+        verdict
+    }
+
+    fn rand_suffix() -> u128 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    }
+
+    const PASSED: &str = r#"{"exit_code":0,"passed":10,"failed":0,"problems":[]}"#;
+
+    #[test]
+    fn a_clean_run_passes() {
+        let v = judge_files(
+            "ok\n",
+            Some("[ 1.0] gnl_foobar_xmpl: registered\n"),
+            Some(PASSED),
+            false,
+        );
+        assert_eq!(v.result, Outcome::Passed);
+        assert_eq!((v.passed, v.failed), (10, 0));
+        assert_eq!(v.accel, "tcg");
+    }
+
+    #[test]
+    fn a_warning_makes_the_kernel_unhealthy_even_when_tests_pass() {
+        let v = judge_files(
+            "",
+            Some("[ 2.0] WARNING: CPU: 0 PID: 1 at x\n"),
+            Some(PASSED),
+            false,
+        );
+        assert_eq!(v.result, Outcome::KernelUnhealthy);
+        assert!(
+            v.reason.starts_with("WARNING in dmesg.txt line 1"),
+            "{}",
+            v.reason
+        );
+    }
+
+    #[test]
+    fn a_panic_on_the_console_is_found_without_dmesg() {
+        let v = judge_files(
+            "[ 3.0] Kernel panic - not syncing: Fatal exception\n",
+            None,
+            None,
+            false,
+        );
+        assert_eq!(v.result, Outcome::KernelUnhealthy);
+    }
+
+    #[test]
+    fn failures_timeouts_and_silence_have_their_own_outcomes() {
+        let failed = r#"{"exit_code":101,"passed":8,"failed":2,"problems":[]}"#;
+        let v = judge_files("", Some(""), Some(failed), false);
+        assert_eq!(v.result, Outcome::TestsFailed);
+        assert_eq!(v.reason, "2 of 10 tests failed");
+        assert_eq!(
+            judge_files("", None, None, true).result,
+            Outcome::InfraFailed
+        );
+        let silent = judge_files("", None, None, false);
+        assert_eq!(silent.result, Outcome::InfraFailed);
+        assert!(silent.reason.contains("never reported"));
+        let leak = r#"{"exit_code":0,"passed":3,"failed":0,"problems":["gnl_foobar_xmpl does not unload"]}"#;
+        assert_eq!(
+            judge_files("", Some(""), Some(leak), false).result,
+            Outcome::TestsFailed
+        );
+    }
+
+    #[test]
+    fn hardened_boots_add_kfence_only_where_the_kernel_has_it() {
+        let mut k = kernel();
+        assert!(hardening_args(&k, false).is_empty());
+        assert_eq!(hardening_args(&k, true), ["slub_debug=FZPU"]);
+        k.has_kfence = true;
+        assert_eq!(
+            hardening_args(&k, true),
+            ["slub_debug=FZPU", "kfence.sample_interval=10"]
+        );
+    }
+}

@@ -1,0 +1,64 @@
+//! `cargo lab test`: the snapshot suite on each kernel, a verdict per kernel and a summary.
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::verdict::{overall_exit_code, summary_table};
+use crate::{build, project, VmArgs};
+
+/// Arguments of `cargo lab test`.
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub vm: VmArgs,
+    /// Passed to the suite binary, e.g. a test name filter: `cargo lab test -- echo`.
+    #[arg(last = true)]
+    pub suite_args: Vec<String>,
+}
+
+/// Runs the suite on every kernel asked for and returns the exit code of the worst verdict.
+pub fn run(args: &TestArgs) -> Result<u8> {
+    let prep = super::prepare(&args.vm)?;
+    eprintln!("==> building the test suite");
+    let suite = build::suite(&prep.sh)?;
+    let mut verdicts = Vec::new();
+    for kernel in &prep.kernels {
+        let mut mode = vec![
+            "test".to_owned(),
+            "--suite".to_owned(),
+            suite.display().to_string(),
+            "--".to_owned(),
+        ];
+        mode.extend(args.suite_args.iter().cloned());
+        let run = super::boot_guest(&prep, kernel, &args.vm, &mode)?;
+        run.verdict.print();
+        verdicts.push(run.verdict);
+    }
+    eprintln!();
+    eprint!("{}", summary_table(&verdicts));
+    if pending_snapshots() {
+        eprintln!(
+            "==> snapshots changed: review them with `cargo insta review` (or `just review`)"
+        );
+    }
+    Ok(overall_exit_code(&verdicts))
+}
+
+/// Whether the run left `.snap.new` files in the source tree.
+fn pending_snapshots() -> bool {
+    fn walk(dir: &std::path::Path) -> bool {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                let path = e.path();
+                if path.is_dir() {
+                    walk(&path)
+                } else {
+                    path.extension().is_some_and(|x| x == "new")
+                }
+            })
+    }
+    walk(&project::root().join("tests"))
+}

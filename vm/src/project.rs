@@ -1,0 +1,51 @@
+//! Where things live: the project root, the lab's output under `target/lab`, the download cache.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use xshell::Shell;
+
+/// The project root (the workspace that contains `vm/`).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("vm/ has a parent")
+        .to_owned()
+}
+
+/// A shell whose current directory is the project root: every command runs from there.
+pub fn shell() -> Result<Shell> {
+    let sh = Shell::new().context("cannot start a shell")?;
+    sh.change_dir(root());
+    Ok(sh)
+}
+
+/// `target/lab`: everything the lab builds and every log it saves.
+pub fn lab_dir() -> PathBuf {
+    root().join("target").join("lab")
+}
+
+/// `target/lab/<kernel>`: one kernel's module build, console log, dmesg and summary.
+pub fn kernel_dir(kernel_name: &str) -> PathBuf {
+    lab_dir().join(kernel_name)
+}
+
+/// `target/lab/bin`: the clients, as the guest sees them on its PATH.
+pub fn bin_dir() -> PathBuf {
+    lab_dir().join("bin")
+}
+
+/// The per-user download cache: `$GENL_LAB_CACHE`, else `$XDG_CACHE_HOME/genl-lab`, else
+/// `~/.cache/genl-lab`.
+pub fn cache_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("GENL_LAB_CACHE") {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("genl-lab"));
+    }
+    let home = std::env::var_os("HOME").context(
+        "neither XDG_CACHE_HOME nor HOME is set: set GENL_LAB_CACHE to a directory for downloads",
+    )?;
+    Ok(PathBuf::from(home).join(".cache").join("genl-lab"))
+}

@@ -1,0 +1,212 @@
+//! Verdicts: what a run on one kernel came to, its exit code, and the summary printed at the end.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Every test passed and the kernel log is clean.
+pub const EXIT_PASSED: u8 = 0;
+/// At least one test failed (or the suite could not finish its own checks).
+pub const EXIT_TESTS_FAILED: u8 = 1;
+/// The kernel log shows an Oops, BUG, WARNING, panic, slab corruption or KFENCE report.
+pub const EXIT_KERNEL_UNHEALTHY: u8 = 2;
+/// Download, build, boot or timeout: the lab could not get as far as a test result.
+pub const EXIT_INFRA_FAILED: u8 = 3;
+/// Bad command line or bad input (unknown kernel, not a kernel tree...): nothing was run.
+pub const EXIT_USAGE: u8 = 64;
+
+/// An error in what the user asked for, as opposed to a failure while doing it.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Shorthand for returning a [`UsageError`].
+pub fn usage_error(msg: impl Into<String>) -> anyhow::Error {
+    UsageError(msg.into()).into()
+}
+
+/// The exit code for an error that stopped a command: usage errors are 64, the rest infrastructure.
+pub fn exit_code_of_error(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<UsageError>().is_some() {
+        EXIT_USAGE
+    } else {
+        EXIT_INFRA_FAILED
+    }
+}
+
+/// What one kernel's run came to, worst last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Passed,
+    TestsFailed,
+    KernelUnhealthy,
+    InfraFailed,
+}
+
+impl Outcome {
+    /// The process exit code for this outcome.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Passed => EXIT_PASSED,
+            Outcome::TestsFailed => EXIT_TESTS_FAILED,
+            Outcome::KernelUnhealthy => EXIT_KERNEL_UNHEALTHY,
+            Outcome::InfraFailed => EXIT_INFRA_FAILED,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::TestsFailed => "tests failed",
+            Outcome::KernelUnhealthy => "kernel unhealthy",
+            Outcome::InfraFailed => "infrastructure failed",
+        }
+    }
+}
+
+/// The verdict for one kernel, as printed and as saved to `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub kernel: String,
+    pub accel: String,
+    pub result: Outcome,
+    /// One line saying why, empty when passed.
+    pub reason: String,
+    pub passed: u32,
+    pub failed: u32,
+    pub seconds: f64,
+    /// Where to read more: the directory with console.log and dmesg.txt.
+    pub logs: PathBuf,
+}
+
+impl Verdict {
+    /// A verdict for a run that stopped before the guest reported anything.
+    pub fn infra(kernel: &str, accel: &str, reason: String, logs: &Path, took: Duration) -> Self {
+        Verdict {
+            kernel: kernel.to_owned(),
+            accel: accel.to_owned(),
+            result: Outcome::InfraFailed,
+            reason,
+            passed: 0,
+            failed: 0,
+            seconds: took.as_secs_f64(),
+            logs: logs.to_owned(),
+        }
+    }
+
+    /// Prints the verdict line and where the logs are.
+    pub fn print(&self) {
+        let why = if self.reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", self.reason)
+        };
+        eprintln!(
+            "==> [{}] {} (exit {}){}",
+            self.kernel,
+            self.result.label().to_uppercase(),
+            self.result.exit_code(),
+            why
+        );
+        eprintln!("    logs: {}", self.logs.display());
+    }
+
+    /// Writes `summary.json` next to the logs.
+    pub fn save(&self) -> anyhow::Result<()> {
+        let path = self.logs.join("summary.json");
+        std::fs::write(&path, serde_json::to_string_pretty(self)? + "\n")
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+    }
+}
+
+/// The table printed after a run over several kernels.
+pub fn summary_table(verdicts: &[Verdict]) -> String {
+    let mut out =
+        String::from("kernel     accel  result                  passed  failed     time\n");
+    for v in verdicts {
+        out += &format!(
+            "{:<10} {:<6} {:<22} {:>7} {:>7} {:>7.1}s\n",
+            v.kernel,
+            v.accel,
+            v.result.label(),
+            v.passed,
+            v.failed,
+            v.seconds
+        );
+    }
+    out
+}
+
+/// The exit code of a whole run: the worst outcome among the kernels.
+pub fn overall_exit_code(verdicts: &[Verdict]) -> u8 {
+    verdicts
+        .iter()
+        .map(|v| v.result)
+        .max()
+        .unwrap_or(Outcome::Passed)
+        .exit_code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(result: Outcome) -> Verdict {
+        Verdict {
+            kernel: "6.1".into(),
+            accel: "tcg".into(),
+            result,
+            reason: String::new(),
+            passed: 3,
+            failed: 0,
+            seconds: 1.0,
+            logs: PathBuf::from("target/lab/6.1"),
+        }
+    }
+
+    #[test]
+    fn worst_outcome_decides_the_exit_code() {
+        assert_eq!(overall_exit_code(&[]), EXIT_PASSED);
+        let all = [
+            verdict(Outcome::Passed),
+            verdict(Outcome::KernelUnhealthy),
+            verdict(Outcome::TestsFailed),
+        ];
+        assert_eq!(overall_exit_code(&all), EXIT_KERNEL_UNHEALTHY);
+        let infra = [verdict(Outcome::InfraFailed), verdict(Outcome::TestsFailed)];
+        assert_eq!(overall_exit_code(&infra), EXIT_INFRA_FAILED);
+    }
+
+    #[test]
+    fn usage_errors_map_to_64_and_the_rest_to_infra() {
+        assert_eq!(
+            exit_code_of_error(&usage_error("unknown kernel")),
+            EXIT_USAGE
+        );
+        assert_eq!(
+            exit_code_of_error(&anyhow::anyhow!("boot failed")),
+            EXIT_INFRA_FAILED
+        );
+        let wrapped = usage_error("bad").context("while resolving");
+        assert_eq!(exit_code_of_error(&wrapped), EXIT_USAGE);
+    }
+
+    #[test]
+    fn summary_lists_every_kernel() {
+        let table = summary_table(&[verdict(Outcome::Passed), verdict(Outcome::TestsFailed)]);
+        assert_eq!(table.lines().count(), 3);
+        assert!(table.contains("tests failed"));
+        let json = serde_json::to_string(&verdict(Outcome::KernelUnhealthy)).unwrap();
+        assert!(json.contains("\"result\":\"kernel-unhealthy\""), "{json}");
+    }
+}
