@@ -30,6 +30,10 @@
 #define SOL_NETLINK 270
 #endif
 
+/* The kernel's helpers, as the kernel's own tools/ define them. */
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define __printf(a, b)	__attribute__((format(printf, a, b)))
+
 /* Exit codes of INTERFACE.md. */
 enum {
 	EXIT_OK,
@@ -87,10 +91,17 @@ struct request {
 
 static const char *prog = "gnl-libnl";
 
-static int usage_error(const char *fmt, const char *what)
+static int usage_error(const char *fmt, ...)
+	__printf(1, 2);
+
+static int usage_error(const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, "error: ");
-	fprintf(stderr, fmt, what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "\ntry '%s --help'\n", prog);
 	return EXIT_USAGE;
 }
@@ -106,7 +117,7 @@ static int sys_error(const char *syscall)
 }
 
 static int proto_error(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
+	__printf(1, 2);
 
 static int proto_error(const char *fmt, ...)
 {
@@ -278,7 +289,7 @@ static int on_ack(struct nl_msg *msg, void *arg)
 	/* libnl asks for an ack after every request: a doit's comes last. */
 	if (req->wait == WAIT_DONE ||
 	    (req->wait == WAIT_REPLY && !req->replies))
-		return fail(req, proto_error("acknowledgement (expected a reply)"));
+		return fail(req, proto_error("acknowledgment (expected a reply)"));
 	req->done = true;
 	return NL_STOP;
 }
@@ -531,7 +542,7 @@ static int do_error(struct client *c)
 	if (ret)
 		goto out;
 	if (!req.ke.err) {
-		ret = proto_error("acknowledgement (expected an error)");
+		ret = proto_error("acknowledgment (expected an error)");
 		goto out;
 	}
 	printf("errno: %d (%s)\n", req.ke.err, strerror(req.ke.err));
@@ -841,7 +852,7 @@ static int parse_sub(int argc, char **argv, struct args *a)
 			usage(stdout);
 			exit(EXIT_OK);
 		default:
-			return usage_error("%s", "unknown option or missing value");
+			return usage_error("unknown option or missing value");
 		}
 	}
 	argc -= optind;
@@ -881,17 +892,17 @@ static int parse_args(int argc, char **argv, struct args *a)
 	/* '+': stop at the subcommand, its options are parsed after. */
 	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		if (opt != 'h')
-			return usage_error("%s", "unknown option");
+			return usage_error("unknown option");
 		usage(stdout);
 		exit(EXIT_OK);
 	}
 	if (optind >= argc)
-		return usage_error("%s", "missing command");
+		return usage_error("missing command");
 	a->cmd = argv[optind];
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(cmds); i++)
 		if (!strcmp(a->cmd, cmds[i]))
 			break;
-	if (i == sizeof(cmds) / sizeof(cmds[0]))
+	if (i == ARRAY_SIZE(cmds))
 		return usage_error("unknown command '%s'", a->cmd);
 	a->msg = "hello";
 	if (parse_sub(argc - optind, argv + optind, a))

@@ -26,6 +26,11 @@
 #define SOL_NETLINK 270
 #endif
 
+/* The kernel's helpers, as the kernel's own tools/ define them. */
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define __printf(a, b)	__attribute__((format(printf, a, b)))
+#define __aligned(x)	__attribute__((aligned(x)))
+
 /* Exit codes of INTERFACE.md. */
 enum {
 	EXIT_OK,
@@ -71,10 +76,17 @@ typedef int (*reply_fn)(const struct nlmsghdr *nlh, void *arg);
 
 static const char *prog = "gnl-raw";
 
-static int usage_error(const char *fmt, const char *what)
+static int usage_error(const char *fmt, ...)
+	__printf(1, 2);
+
+static int usage_error(const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, "error: ");
-	fprintf(stderr, fmt, what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "\ntry '%s --help'\n", prog);
 	return EXIT_USAGE;
 }
@@ -89,7 +101,7 @@ static int sys_error(const char *syscall)
 }
 
 static int proto_error(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
+	__printf(1, 2);
 
 static int proto_error(const char *fmt, ...)
 {
@@ -286,7 +298,7 @@ static void parse_extack(const struct nlmsghdr *nlh, size_t hlen,
 	}
 }
 
-/* NLMSG_ERROR: 0 is an acknowledgement, anything else a refusal. */
+/* NLMSG_ERROR: 0 is an acknowledgment, anything else a refusal. */
 static int parse_error(const struct nlmsghdr *nlh, struct kerr *ke)
 {
 	const struct nlmsgerr *e = NLMSG_DATA(nlh);
@@ -378,7 +390,7 @@ static int recv_answer(struct client *c, __u16 type, __u8 cmd,
 		       enum wait_for wait, reply_fn fn, void *arg,
 		       struct kerr *ke)
 {
-	static char buf[RX_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	static char buf[RX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh;
 	bool done = false;
 	int len, ret;
@@ -399,7 +411,7 @@ static int recv_answer(struct client *c, __u16 type, __u8 cmd,
 				if (ret)
 					goto out;
 				if (!ke->err && wait != WAIT_ACK) {
-					ret = proto_error("acknowledgement (expected a reply)");
+					ret = proto_error("acknowledgment (expected a reply)");
 					goto out;
 				}
 				done = true;
@@ -422,6 +434,12 @@ static int recv_answer(struct client *c, __u16 type, __u8 cmd,
 						  wait == WAIT_ACK ? NLMSG_ERROR : type);
 				goto out;
 			}
+		}
+		/* NLMSG_OK() stops at a length that overruns the datagram. */
+		if (!done && len > 0) {
+			ret = proto_error("malformed message (%d bytes left in the datagram)",
+					  len);
+			goto out;
 		}
 	}
 	ret = EXIT_OK;
@@ -476,8 +494,10 @@ static void find_group(struct nlattr *groups, const char *name, __u32 *id)
 		if (!tb[CTRL_ATTR_MCAST_GRP_NAME] || !tb[CTRL_ATTR_MCAST_GRP_ID] ||
 		    nla_payload(tb[CTRL_ATTR_MCAST_GRP_ID]) != sizeof(__u32))
 			continue;
-		if (!strncmp(nla_data(tb[CTRL_ATTR_MCAST_GRP_NAME]), name,
-			     nla_payload(tb[CTRL_ATTR_MCAST_GRP_NAME])))
+		/* The whole name and its NUL: "events" must not match "ev". */
+		if (nla_payload(tb[CTRL_ATTR_MCAST_GRP_NAME]) == (int)strlen(name) + 1 &&
+		    !memcmp(nla_data(tb[CTRL_ATTR_MCAST_GRP_NAME]), name,
+			    strlen(name) + 1))
 			*id = nla_u32(tb[CTRL_ATTR_MCAST_GRP_ID]);
 	}
 }
@@ -508,7 +528,7 @@ static int on_family(const struct nlmsghdr *nlh, void *arg)
 static int resolve_family(struct client *c)
 {
 	static const char name[] = GNL_FOOBAR_XMPL_FAMILY_NAME;
-	char req[TX_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	char req[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
 	struct kerr ke;
 	int ret;
@@ -552,7 +572,7 @@ static int on_echo(const struct nlmsghdr *nlh, void *arg)
 
 static int do_echo(struct client *c, const char *text)
 {
-	char req[TX_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	char req[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
 	struct kerr ke;
 	int ret;
@@ -596,7 +616,7 @@ static int on_dump(const struct nlmsghdr *nlh, void *arg)
 
 static int do_dump(struct client *c, __u32 count)
 {
-	char req[TX_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	char req[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
 	__u32 received = 0;
 	struct kerr ke;
@@ -622,7 +642,7 @@ static int do_dump(struct client *c, __u32 count)
 /* The refusal is the expected answer here, so it goes to stdout. */
 static int do_error(struct client *c)
 {
-	char req[TX_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	char req[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
 	struct kerr ke;
 	int ret;
@@ -636,7 +656,7 @@ static int do_error(struct client *c)
 	if (ret)
 		return ret;
 	if (!ke.err)
-		return proto_error("acknowledgement (expected an error)");
+		return proto_error("acknowledgment (expected an error)");
 	printf("errno: %d (%s)\n", ke.err, strerror(ke.err));
 	if (ke.extack[0])
 		printf("extack: %s\n", ke.extack);
@@ -645,7 +665,7 @@ static int do_error(struct client *c)
 
 static int do_set_dump_count(struct client *c, __u32 count)
 {
-	char req[TX_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	char req[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
 	struct kerr ke;
 	int ret;
@@ -730,7 +750,7 @@ static int on_stat(const struct nlmsghdr *nlh, void *arg)
 
 static int do_stats(struct client *c, bool dump)
 {
-	char req[TX_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	char req[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
 	struct kerr ke;
 	int ret;
@@ -790,7 +810,7 @@ static int print_event(const struct client *c, const struct nlmsghdr *nlh)
 /* @count 0: run until killed. */
 static int do_monitor(struct client *c, unsigned long count)
 {
-	static char buf[RX_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	static char buf[RX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	unsigned long seen = 0;
 	struct nlmsghdr *nlh;
 	int grp = c->events_grp;
@@ -908,7 +928,7 @@ static int parse_sub(int argc, char **argv, struct args *a)
 			usage(stdout);
 			exit(EXIT_OK);
 		default:
-			return usage_error("%s", "unknown option or missing value");
+			return usage_error("unknown option or missing value");
 		}
 	}
 	argc -= optind;
@@ -948,17 +968,17 @@ static int parse_args(int argc, char **argv, struct args *a)
 	/* '+': stop at the subcommand, its options are parsed after. */
 	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		if (opt != 'h')
-			return usage_error("%s", "unknown option");
+			return usage_error("unknown option");
 		usage(stdout);
 		exit(EXIT_OK);
 	}
 	if (optind >= argc)
-		return usage_error("%s", "missing command");
+		return usage_error("missing command");
 	a->cmd = argv[optind];
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(cmds); i++)
 		if (!strcmp(a->cmd, cmds[i]))
 			break;
-	if (i == sizeof(cmds) / sizeof(cmds[0]))
+	if (i == ARRAY_SIZE(cmds))
 		return usage_error("unknown command '%s'", a->cmd);
 	a->msg = "hello";
 	if (parse_sub(argc - optind, argv + optind, a))
