@@ -130,6 +130,7 @@ impl Apt {
             .collect();
         let _cd = sh.push_dir(dest);
         cmd!(sh, "apt-get {opts...} -q download {specs...}")
+            .quiet()
             .run()
             .context("apt-get download failed")?;
         let mut debs = Vec::new();

@@ -9,8 +9,27 @@ use xshell::{cmd, Shell};
 use crate::kernel::{self, Kernel};
 use crate::project;
 
-/// The modules `kmod/` builds, in the order they are loaded.
-pub const MODULES: &[&str] = &["gnl_foobar_xmpl", "nl_foobar_xmpl"];
+/// The modules a kmod directory builds, in the order its Kbuild lists them (`obj-m += x.o`).
+pub fn modules(kmod_dir: &Path) -> Result<Vec<String>> {
+    let kbuild = fs::read_to_string(kmod_dir.join("Kbuild"))
+        .with_context(|| format!("cannot read {}", kmod_dir.join("Kbuild").display()))?;
+    Ok(parse_obj_m(&kbuild))
+}
+
+fn parse_obj_m(kbuild: &str) -> Vec<String> {
+    kbuild
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("obj-m"))
+        .filter_map(|rest| {
+            rest.trim_start()
+                .strip_prefix("+=")
+                .or_else(|| rest.trim_start().strip_prefix(":="))
+        })
+        .flat_map(str::split_whitespace)
+        .filter_map(|o| o.strip_suffix(".o"))
+        .map(str::to_owned)
+        .collect()
+}
 
 /// Builds `kmod/` against `kernel` in `target/lab/<kernel>/build` and returns the directory that
 /// holds the `.ko` files. Extra `make` variables (e.g. `W=1`, `C=2`) come from `extra`.
@@ -49,9 +68,9 @@ pub fn module(sh: &Shell, kernel: &Kernel, extra: &[&str]) -> Result<PathBuf> {
             build.join("make.log").display()
         );
     }
-    for module in MODULES {
+    for module in modules(&kmod)? {
         let ko = kmod.join(format!("{module}.ko"));
-        if kmod.join(format!("{module}.c")).exists() && !ko.exists() {
+        if !ko.exists() {
             bail!(
                 "make succeeded but {} is missing: kernels with BTF (6.12) need pahole, from the dwarves \
                  package; see {}",
@@ -175,6 +194,14 @@ mod tests {
             test_executable(r#"{"reason":"build-finished","success":true}"#),
             None
         );
+    }
+
+    #[test]
+    fn kbuild_lists_the_modules() {
+        let kbuild = "# c\nccflags-y := -I$(src)/x\nobj-m += gnl_foobar_xmpl.o\nobj-m := a.o b.o\n";
+        assert_eq!(parse_obj_m(kbuild), ["gnl_foobar_xmpl", "a", "b"]);
+        let ours = modules(&project::root().join("kmod")).unwrap();
+        assert_eq!(ours.first().map(String::as_str), Some("gnl_foobar_xmpl"));
     }
 
     #[test]

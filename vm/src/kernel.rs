@@ -333,6 +333,7 @@ fn fetch_debian(sh: &Shell, line: &Line) -> Result<CachedKernel> {
     eprintln!("==> [{}] extracting {} packages", line.name, debs.len());
     for deb in &debs {
         cmd!(sh, "dpkg-deb -x {deb} {scratch}")
+            .quiet()
             .run()
             .with_context(|| format!("cannot extract {}", deb.display()))?;
     }

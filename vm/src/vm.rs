@@ -126,7 +126,9 @@ impl Boot<'_> {
         for arg in &self.append {
             cmd.arg("--append").arg(arg);
         }
-        cmd.args(["--memory", "1G", "--cpus", "2"]);
+        // virtiofsd needs more than a plain host offers and vng falls back to 9p after a few
+        // seconds of retries anyway: go straight to 9p.
+        cmd.args(["--memory", "1G", "--cpus", "2", "--force-9p"]);
         for dir in std::iter::once(&self.out_dir).chain(&self.rw_dirs) {
             cmd.arg(format!("--rwdir={}", dir.display()));
         }

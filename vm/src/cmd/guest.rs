@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 
 use super::{GuestReport, DMESG, GUEST_REPORT};
-use crate::build::MODULES;
+use crate::build;
 
 /// Arguments of `lab guest` (passed by the host, not typed by users).
 #[derive(Args, Debug)]
@@ -119,7 +119,7 @@ fn run_suite(
         report.problems.push("the suite ran no test".to_owned());
     }
     // The suite unloads the modules last; one still loaded means a test leaked a reference.
-    for module in loaded_modules()? {
+    for module in loaded_modules(args)? {
         match rmmod(&module) {
             Ok(()) => report
                 .problems
@@ -146,22 +146,20 @@ fn parse_test_result(line: &str) -> Option<(u32, u32)> {
 }
 
 /// Our modules currently loaded, from /proc/modules.
-fn loaded_modules() -> Result<Vec<String>> {
+fn loaded_modules(args: &GuestArgs) -> Result<Vec<String>> {
+    let ours = build::modules(&args.kmod_dir)?;
     let text = fs::read_to_string("/proc/modules").context("cannot read /proc/modules")?;
     Ok(text
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|m| MODULES.contains(m))
+        .filter(|m| ours.iter().any(|o| o == m))
         .map(str::to_owned)
         .collect())
 }
 
 fn insmod_all(args: &GuestArgs) -> Result<()> {
-    for module in MODULES {
+    for module in build::modules(&args.kmod_dir)? {
         let ko = args.kmod_dir.join(format!("{module}.ko"));
-        if !ko.exists() {
-            continue;
-        }
         // Per-operation log lines are pr_debug: dynamic debug turns them on for this module.
         let status = Command::new("insmod")
             .arg(&ko)
@@ -213,12 +211,13 @@ fn demo(args: &GuestArgs, report: &mut GuestReport) -> Result<()> {
     }
     println!("\n--- kernel log of the modules ---");
     let dmesg = Command::new("dmesg").output().context("cannot run dmesg")?;
+    let ours = build::modules(&args.kmod_dir)?;
     for line in String::from_utf8_lossy(&dmesg.stdout).lines() {
-        if MODULES.iter().any(|m| line.contains(&format!("{m}: "))) {
+        if ours.iter().any(|m| line.contains(&format!("{m}: "))) {
             println!("{line}");
         }
     }
-    for module in loaded_modules()? {
+    for module in loaded_modules(args)? {
         rmmod(&module)?;
     }
     Ok(())

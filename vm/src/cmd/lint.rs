@@ -102,7 +102,7 @@ fn checkpatch_script(sh: &Shell) -> Result<PathBuf> {
     let debs = apt.download(sh, std::slice::from_ref(&package), &dir.join("deb"))?;
     let deb = &debs[0];
     let unpacked = dir.join("unpacked");
-    cmd!(sh, "dpkg-deb -x {deb} {unpacked}").run()?;
+    cmd!(sh, "dpkg-deb -x {deb} {unpacked}").quiet().run()?;
     let tarball = fs::read_dir(unpacked.join("usr/src"))?
         .flatten()
         .map(|e| e.path())
