@@ -36,6 +36,10 @@ pub fn run(args: &TestArgs) -> Result<u8> {
     }
     eprintln!();
     eprint!("{}", summary_table(&verdicts));
+    let passed: u32 = verdicts.iter().map(|v| v.passed).sum();
+    let failed: u32 = verdicts.iter().map(|v| v.failed).sum();
+    // The closing line in the form CI systems read: every test of every kernel.
+    println!("lab: {passed} passed, {failed} failed");
     if pending_snapshots() {
         eprintln!(
             "==> snapshots changed: review them with `cargo insta review` (or `just review`)"

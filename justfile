@@ -1,0 +1,33 @@
+# genl-lab: a thin front end. Every recipe calls the lab runner (`cargo lab`, see vm/).
+
+# List the recipes.
+default:
+    @just --list
+
+# Build, boot each kernel, run the snapshot suite, print a verdict (e.g. `just test --kernel all`).
+test *ARGS:
+    cargo lab test {{ARGS}}
+
+# Insert the module and show each client's echo, dump and error, then the kernel log.
+demo *ARGS:
+    cargo lab demo {{ARGS}}
+
+# Run a command as root in a VM with the module inserted: `just exec -- gnl-raw echo hi`.
+exec *ARGS:
+    cargo lab exec {{ARGS}}
+
+# Open a root shell in a VM with the module inserted and the clients on PATH.
+shell *ARGS:
+    cargo lab shell {{ARGS}}
+
+# List the known kernels, what is cached, and the exact package versions.
+kernels *ARGS:
+    cargo lab kernels {{ARGS}}
+
+# Static checks: module W=1/sparse/checkpatch, rustfmt, clippy, shellcheck, actionlint.
+lint *ARGS:
+    cargo lab lint {{ARGS}}
+
+# Review snapshot changes left by a failed run (accept or reject each).
+review:
+    cargo insta review
