@@ -49,15 +49,19 @@ enum {
 	/* Always answered with NLMSG_ERROR -EINVAL and an extack message. */
 	GNL_FOOBAR_XMPL_CMD_REPLY_WITH_NLMSG_ERR,
 	/*
-	 * Admin only (CAP_NET_ADMIN): A_COUNT required, sets the default dump
-	 * count of the caller's network namespace; acked, and an event carries
-	 * the new A_COUNT.
+	 * Admin only (CAP_NET_ADMIN over the caller's network namespace, so
+	 * root in a container that owns its namespace qualifies): A_COUNT
+	 * required, sets the default dump count of that namespace; acked, and
+	 * an event carries the new A_COUNT.
 	 */
 	GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT,
 	/*
 	 * Per-namespace counters. doit: one reply carrying, in order, an
 	 * A_STAT_NAME / A_STAT_VALUE pair per counter. dumpit: one message per
-	 * counter carrying its A_STAT_NAME and A_STAT_VALUE.
+	 * counter carrying its A_STAT_NAME and A_STAT_VALUE. The counters, in
+	 * this order: "echo" (echo requests answered), "dump" (echo dumps
+	 * started), "dump-messages" (echo dump messages sent), "error"
+	 * (REPLY_WITH_NLMSG_ERR requests), "set-dump-count" (updates applied).
 	 */
 	GNL_FOOBAR_XMPL_CMD_GET_STATS,
 
