@@ -107,10 +107,10 @@ static struct nlattr **xmpl_dump_attrs(struct netlink_callback *cb)
 }
 
 /*
- * Not const: the policy's range pointer is const only from 6.2.
- * The s16 NLA_POLICY_RANGE() bounds cannot hold the maximum.
+ * A full range because NLA_POLICY_RANGE() bounds are s16. Not const: 5.10
+ * and 6.1 policies point to it through a non-const pointer.
  */
-static struct netlink_range_validation xmpl_dump_count_range = {
+static struct netlink_range_validation xmpl_count_range __ro_after_init = {
 	.min = GNL_FOOBAR_XMPL_DUMP_COUNT_MIN,
 	.max = GNL_FOOBAR_XMPL_DUMP_COUNT_MAX,
 };
@@ -123,7 +123,7 @@ static const struct nla_policy xmpl_echo_policy[GNL_FOOBAR_XMPL_A_COUNT + 1] = {
 	[GNL_FOOBAR_XMPL_A_MSG] = { .type = NLA_NUL_STRING,
 				    .len = GNL_FOOBAR_XMPL_MSG_MAX_LEN },
 	[GNL_FOOBAR_XMPL_A_COUNT] =
-		NLA_POLICY_FULL_RANGE(NLA_U32, &xmpl_dump_count_range),
+		NLA_POLICY_FULL_RANGE(NLA_U32, &xmpl_count_range),
 };
 
 /* The original example accepted A_MSG on every command. */
@@ -135,7 +135,7 @@ static const struct nla_policy xmpl_error_policy[GNL_FOOBAR_XMPL_A_MSG + 1] = {
 static const struct nla_policy
 xmpl_set_dump_count_policy[GNL_FOOBAR_XMPL_A_COUNT + 1] = {
 	[GNL_FOOBAR_XMPL_A_COUNT] =
-		NLA_POLICY_FULL_RANGE(NLA_U32, &xmpl_dump_count_range),
+		NLA_POLICY_FULL_RANGE(NLA_U32, &xmpl_count_range),
 };
 
 /*
