@@ -39,6 +39,10 @@ enum Command {
     Kernels(cmd::kernels::KernelsArgs),
     /// Static checks: the module (W=1, sparse, checkpatch), rustfmt, clippy, shellcheck, actionlint.
     Lint(cmd::lint::LintArgs),
+    /// Benchmarks: each client's round-trip cost in the VM, or with --lab the lab's own phases.
+    Bench(cmd::bench::BenchArgs),
+    /// Hostile input and load: fuzz the family, hammer it, unload it under load, check privileges.
+    Fuzz(cmd::fuzz::FuzzArgs),
     /// Runs inside the guest (started by the other commands, not by hand).
     #[command(hide = true)]
     Guest(cmd::guest::GuestArgs),
@@ -84,6 +88,8 @@ fn main() -> ExitCode {
         Command::Shell(args) => cmd::exec::shell(&args),
         Command::Kernels(args) => cmd::kernels::run(&args),
         Command::Lint(args) => cmd::lint::run(&args),
+        Command::Bench(args) => cmd::bench::run(&args),
+        Command::Fuzz(args) => cmd::fuzz::run(&args),
         Command::Guest(args) => cmd::guest::run(&args),
     };
     match result {

@@ -1,8 +1,10 @@
 //! The subcommands, one file each, and what the VM-booting ones share: preparing the host,
 //! booting a kernel with the guest side of the lab, and judging what came back.
 
+pub mod bench;
 pub mod demo;
 pub mod exec;
+pub mod fuzz;
 pub mod guest;
 pub mod kernels;
 pub mod lint;
