@@ -344,12 +344,15 @@ static void receive(struct client *c)
 		.msg_iov = &iov, .msg_iovlen = 1,
 	};
 	const struct nlmsghdr *nlh;
+	int left, step;
 	ssize_t n;
-	int left;
 
-	do
+	/* The session's receiver may be cancelled here only: see do_session(). */
+	do {
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 		n = recvmsg(c->fd, &mh, 0);
-	while (n < 0 && errno == EINTR);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		quit(sys_error("recv"));
 	if (mh.msg_flags & MSG_TRUNC)
@@ -359,9 +362,14 @@ static void receive(struct client *c)
 		proto_error("datagram from port %u, not from the kernel",
 			    sa.nl_pid);
 
-	left = n;
-	for (nlh = (void *)buf; NLMSG_OK(nlh, left); nlh = NLMSG_NEXT(nlh, left))
+	/* NLMSG_NEXT() without going past the end after an unpadded one. */
+	for (left = n, nlh = (void *)buf; NLMSG_OK(nlh, left);
+	     left -= step, nlh = (void *)((char *)nlh + step)) {
 		on_message(c, nlh);
+		step = NLMSG_ALIGN(nlh->nlmsg_len);
+		if (step > left)
+			step = left;
+	}
 	if (left)
 		proto_error("%d bytes left over in a datagram of %zd bytes",
 			    left, n);
@@ -371,6 +379,7 @@ static void *receiver(void *arg)
 {
 	struct client *c = arg;
 
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	for (;;)
 		receive(c);
 	return NULL;
@@ -445,8 +454,9 @@ static int do_session(struct client *c)
 	if (!ret)
 		wait_idle(c);
 	free(line);
-	/* The receiver blocks in recvmsg() for good: exit() ends it. */
-	fflush(stdout);
+	/* Before main() closes the socket it blocks on. */
+	pthread_cancel(thread);
+	pthread_join(thread, NULL);
 	return ret;
 }
 
