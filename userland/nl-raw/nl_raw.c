@@ -24,7 +24,10 @@
 #define SOL_NETLINK 270
 #endif
 
+/* The kernel's helpers, as the kernel's own tools/ define them. */
 #define __printf(a, b)	__attribute__((format(printf, a, b)))
+#define __aligned(x)	__attribute__((aligned(x)))
+#define __noreturn	__attribute__((noreturn))
 
 /* Exit codes, as the generic netlink clients use them. */
 enum {
@@ -59,7 +62,7 @@ struct client {
 static const char *prog = "nl-raw";
 
 /* Ends the process from any thread, after what is printed so far. */
-static void __attribute__((noreturn)) quit(int code)
+static void __noreturn quit(int code)
 {
 	fflush(stdout);
 	_exit(code);
@@ -90,7 +93,7 @@ static int sys_error(const char *syscall)
 }
 
 static void proto_error(const char *fmt, ...)
-	__printf(1, 2) __attribute__((noreturn));
+	__printf(1, 2) __noreturn;
 
 static void proto_error(const char *fmt, ...)
 {
@@ -163,7 +166,7 @@ static void wait_idle(struct client *c)
 static int send_echo(struct client *c, const char *text, size_t len)
 {
 	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-	char buf[TX_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	char buf[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
 	__u32 seq;
 
@@ -235,7 +238,7 @@ static void on_echo(struct client *c, const struct nlmsghdr *nlh)
 }
 
 /* Prints the kernel's refusal, with its extack message if any, and exits. */
-static void __attribute__((noreturn))
+static void __noreturn
 on_refusal(const struct nlmsghdr *nlh, const struct nlmsgerr *e)
 {
 	size_t off = NLMSG_HDRLEN + sizeof(*e);
@@ -336,7 +339,7 @@ static void on_message(struct client *c, const struct nlmsghdr *nlh)
 /* Receives one datagram and handles every message in it. */
 static void receive(struct client *c)
 {
-	static char buf[RX_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+	static char buf[RX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct sockaddr_nl sa;
 	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
 	struct msghdr mh = {
@@ -473,7 +476,7 @@ static void usage(FILE *f)
 		"  session   send each line of standard input, print each reply\n"
 		"\n"
 		"Options:\n"
-		"  --ack     request an acknowledgement (NLM_F_ACK) and report it\n"
+		"  --ack     request an acknowledgment (NLM_F_ACK) and report it\n"
 		"  -h, --help  print this help\n",
 		prog, prog, NL_FOOBAR_XMPL_NAME, NETLINK_FOOBAR_XMPL);
 }
@@ -494,20 +497,22 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
-		if (options && !strcmp(a, "--")) {
-			options = false;
-		} else if (options && !strcmp(a, "--ack")) {
-			c.ack = true;
-		} else if (options && (!strcmp(a, "-h") || !strcmp(a, "--help"))) {
-			usage(stdout);
-			return EXIT_OK;
-		} else if (options && a[0] == '-' && a[1]) {
-			return usage_error("unknown option '%s'", a);
-		} else if (npos == 2) {
-			return usage_error("unexpected argument '%s'", a);
-		} else {
-			pos[npos++] = a;
+		if (options && a[0] == '-' && a[1]) {
+			if (!strcmp(a, "--")) {
+				options = false;
+			} else if (!strcmp(a, "--ack")) {
+				c.ack = true;
+			} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+				usage(stdout);
+				return EXIT_OK;
+			} else {
+				return usage_error("unknown option '%s'", a);
+			}
+			continue;
 		}
+		if (npos == 2)
+			return usage_error("unexpected argument '%s'", a);
+		pos[npos++] = a;
 	}
 	if (!npos)
 		return usage_error("a command is required: send or session");

@@ -23,7 +23,7 @@ use uapi::*;
 #[derive(Debug, Parser)]
 #[command(name = "nl-rust", version)]
 struct Cli {
-    /// Request an acknowledgement (NLM_F_ACK) and report it.
+    /// Request an acknowledgment (NLM_F_ACK) and report it.
     #[arg(long, global = true)]
     ack: bool,
     #[command(subcommand)]
