@@ -49,3 +49,24 @@ pub fn cache_dir() -> Result<PathBuf> {
     )?;
     Ok(PathBuf::from(home).join(".cache").join("genl-lab"))
 }
+
+/// An exclusive hold on `target/lab/<kernel>/`: two lab runs never build into or boot from the
+/// same kernel directory at once (the second waits). Released when dropped.
+pub struct KernelLock(#[allow(dead_code)] std::fs::File);
+
+/// Takes the lock of a kernel's directory, saying so when another run holds it.
+pub fn lock_kernel_dir(kernel_name: &str) -> Result<KernelLock> {
+    use std::os::fd::AsRawFd;
+    let dir = kernel_dir(kernel_name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let file = std::fs::File::create(dir.join(".lock")).context("cannot create the lock file")?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        eprintln!("==> [{kernel_name}] another lab run is using {}: waiting for it", dir.display());
+        // SAFETY: as above; this one blocks until the other run ends.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("cannot lock the kernel directory");
+        }
+    }
+    Ok(KernelLock(file))
+}

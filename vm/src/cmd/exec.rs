@@ -67,6 +67,7 @@ pub fn shell(args: &VmArgs) -> Result<u8> {
             "cargo lab shell boots one kernel: name one with --kernel",
         ));
     };
+    let _lock = project::lock_kernel_dir(&kernel.name)?;
     let kmod_dir = build::module(&prep.sh, kernel, &[])?;
     let out = project::kernel_dir(&kernel.name);
     let exe = std::env::current_exe()?;

@@ -74,6 +74,7 @@ pub fn run(args: &LintArgs) -> Result<u8> {
 
 /// Any warning from the compiler or sparse fails, not only errors.
 fn module_warnings(sh: &Shell, kernel: &kernel::Kernel) -> Result<()> {
+    let _lock = project::lock_kernel_dir(&kernel.name)?;
     let kmod = build::module(sh, kernel, &["W=1", "C=2"])?;
     let log = fs::read_to_string(kmod.parent().expect("build dir").join("make.log"))?;
     let ours: Vec<&str> = log

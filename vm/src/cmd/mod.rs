@@ -81,6 +81,7 @@ pub fn boot_guest(
     mode: &[String],
 ) -> Result<GuestRun> {
     let start = Instant::now();
+    let _lock = project::lock_kernel_dir(&kernel.name)?;
     let out = project::kernel_dir(&kernel.name);
     fs::create_dir_all(&out)?;
     for stale in [CONSOLE_LOG, DMESG, GUEST_REPORT, "summary.json"] {
