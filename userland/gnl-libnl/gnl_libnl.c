@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <linux/netlink.h>
 #include <netlink/genl/ctrl.h>
@@ -438,24 +439,28 @@ static int resolve_family(struct client *c)
 static int on_echo(struct nlmsghdr *nlh, void *arg)
 {
 	struct nlattr *tb[GNL_FOOBAR_XMPL_A_MAX + 1];
+	const bool *print = arg;
 	int ret;
 
-	(void)arg;
 	genlmsg_parse(nlh, 0, tb, GNL_FOOBAR_XMPL_A_MAX, NULL);
 	ret = check_str(tb[GNL_FOOBAR_XMPL_A_MSG], "GNL_FOOBAR_XMPL_A_MSG");
 	if (ret)
 		return ret;
-	printf("received: %s\n", nla_get_string(tb[GNL_FOOBAR_XMPL_A_MSG]));
+	if (*print)
+		printf("received: %s\n",
+		       nla_get_string(tb[GNL_FOOBAR_XMPL_A_MSG]));
 	return EXIT_OK;
 }
 
-static int do_echo(struct client *c, const char *text)
+/* Prints "sent:" and "received:" when @print (bench runs are silent). */
+static int do_echo(struct client *c, const char *text, bool print)
 {
 	struct request req = {
 		.wait = WAIT_REPLY,
 		.cmd = GNL_FOOBAR_XMPL_CMD_ECHO,
 		.fn = on_echo,
-		.sent = text,
+		.arg = &print,
+		.sent = print ? text : NULL,
 	};
 	struct nl_msg *msg;
 	int ret;
@@ -474,10 +479,16 @@ out:
 	return ret;
 }
 
+/* Where a dump is: the next index expected, and whether to print. */
+struct dump_state {
+	__u32 next;
+	bool print;
+};
+
 static int on_dump(struct nlmsghdr *nlh, void *arg)
 {
 	struct nlattr *tb[GNL_FOOBAR_XMPL_A_MAX + 1];
-	__u32 *next = arg;
+	struct dump_state *st = arg;
 	__u32 index;
 	int ret;
 
@@ -489,21 +500,23 @@ static int on_dump(struct nlmsghdr *nlh, void *arg)
 	if (ret)
 		return ret;
 	index = nla_get_u32(tb[GNL_FOOBAR_XMPL_A_INDEX]);
-	if (index != *next)
-		return proto_error("dump index %u (expected %u)", index, *next);
-	printf("%u: %s\n", index, nla_get_string(tb[GNL_FOOBAR_XMPL_A_MSG]));
-	(*next)++;
+	if (index != st->next)
+		return proto_error("dump index %u (expected %u)", index, st->next);
+	if (st->print)
+		printf("%u: %s\n", index,
+		       nla_get_string(tb[GNL_FOOBAR_XMPL_A_MSG]));
+	st->next++;
 	return EXIT_OK;
 }
 
-static int do_dump(struct client *c, __u32 count)
+static int do_dump(struct client *c, __u32 count, bool print)
 {
-	__u32 received = 0;
+	struct dump_state st = { .print = print };
 	struct request req = {
 		.wait = WAIT_DONE,
 		.cmd = GNL_FOOBAR_XMPL_CMD_ECHO,
 		.fn = on_dump,
-		.arg = &received,
+		.arg = &st,
 	};
 	struct nl_msg *msg;
 	int ret;
@@ -518,8 +531,8 @@ static int do_dump(struct client *c, __u32 count)
 		goto out;
 	}
 	ret = run_request(c, msg, &req);
-	if (!ret)
-		printf("received %u messages\n", received);
+	if (!ret && print)
+		printf("received %u messages\n", st.next);
 out:
 	nlmsg_free(msg);
 	return ret;
@@ -766,6 +779,59 @@ out:
 	return ret;
 }
 
+/* ---- bench: timed round trips, for cargo lab bench ---- */
+
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* One iteration; a one-shot opens, resolves and frees a client of its own. */
+static int bench_once(struct client *c, const char *workload, __u32 count)
+{
+	struct client own = {};
+	int ret;
+
+	if (!strcmp(workload, "steady"))
+		return do_echo(c, "hello", false);
+	if (!strcmp(workload, "dump"))
+		return do_dump(c, count, false);
+	ret = open_socket(&own);
+	if (!ret)
+		ret = resolve_family(&own);
+	if (!ret)
+		ret = do_echo(&own, "hello", false);
+	nl_socket_free(own.sk);
+	return ret;
+}
+
+/* Prints the nanoseconds of each iteration, one per line, once all ran. */
+static int do_bench(struct client *c, const char *workload,
+		    unsigned long iterations, __u32 count)
+{
+	unsigned long i;
+	__u64 *ns, start;
+	int ret = EXIT_OK;
+
+	ns = calloc(iterations, sizeof(*ns));
+	if (!ns) {
+		fprintf(stderr, "error: out of memory\n");
+		return EXIT_KERNEL;
+	}
+	for (i = 0; i < iterations && !ret; i++) {
+		start = now_ns();
+		ret = bench_once(c, workload, count);
+		ns[i] = now_ns() - start;
+	}
+	for (i = 0; i < iterations && !ret; i++)
+		printf("%llu\n", (unsigned long long)ns[i]);
+	free(ns);
+	return ret;
+}
+
 /* ---- the command line ---- */
 
 static void usage(FILE *f)
@@ -782,6 +848,8 @@ static void usage(FILE *f)
 		"  monitor [--count N]   print events, exit after N of them\n"
 		"  set-dump-count N      set the default dump count (needs CAP_NET_ADMIN)\n"
 		"  stats [--dump]        print the module's counters\n"
+		"  bench oneshot|steady|dump [--iterations N] [--count N]\n"
+		"                        time N round trips, print nanoseconds\n"
 		"\n"
 		"Options:\n"
 		"  -h, --help            print this help\n",
@@ -814,6 +882,8 @@ struct args {
 	const char *msg;
 	unsigned long count;	/* 0: not given */
 	bool dump;
+	const char *workload;	/* bench */
+	unsigned long iterations;
 };
 
 /* Options of a subcommand; argv[0] is the subcommand's name. */
@@ -822,14 +892,23 @@ static int parse_sub(int argc, char **argv, struct args *a)
 	static const struct option opts[] = {
 		{ "count", required_argument, NULL, 'c' },
 		{ "dump", no_argument, NULL, 'd' },
+		{ "iterations", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	bool is_dump = !strcmp(a->cmd, "dump");
+	bool is_bench = !strcmp(a->cmd, "bench");
+	bool is_dump = !strcmp(a->cmd, "dump") || is_bench;
 	bool is_monitor = !strcmp(a->cmd, "monitor");
 	bool is_stats = !strcmp(a->cmd, "stats");
 	int opt, ret;
 
+	/* bench's workload comes first, its options after it. */
+	if (is_bench && argc > 1 && argv[1][0] != '-') {
+		a->workload = argv[1];
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
 	optind = 0;	/* glibc: restart scanning on a new argv */
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -847,6 +926,13 @@ static int parse_sub(int argc, char **argv, struct args *a)
 			if (!is_stats)
 				return usage_error("%s takes no --dump", a->cmd);
 			a->dump = true;
+			break;
+		case 'i':
+			if (!is_bench)
+				return usage_error("%s takes no --iterations", a->cmd);
+			ret = parse_count(optarg, 1, 10000000, &a->iterations);
+			if (ret)
+				return ret;
 			break;
 		case 'h':
 			usage(stdout);
@@ -870,6 +956,11 @@ static int parse_sub(int argc, char **argv, struct args *a)
 			return ret;
 		argc--;
 		argv++;
+	} else if (is_bench && (!a->workload ||
+				(strcmp(a->workload, "oneshot") &&
+				 strcmp(a->workload, "steady") &&
+				 strcmp(a->workload, "dump")))) {
+		return usage_error("bench needs oneshot, steady or dump");
 	}
 	if (argc > 0)
 		return usage_error("unexpected argument '%s'", argv[0]);
@@ -880,6 +971,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 {
 	static const char *const cmds[] = {
 		"echo", "dump", "error", "monitor", "set-dump-count", "stats",
+		"bench",
 	};
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -905,6 +997,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	if (i == ARRAY_SIZE(cmds))
 		return usage_error("unknown command '%s'", a->cmd);
 	a->msg = "hello";
+	a->iterations = 1000;
 	if (parse_sub(argc - optind, argv + optind, a))
 		return EXIT_USAGE;
 	/* Checked before anything is sent, as the kernel would refuse it. */
@@ -920,9 +1013,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 static int run(struct client *c, const struct args *a)
 {
 	if (!strcmp(a->cmd, "echo"))
-		return do_echo(c, a->msg);
+		return do_echo(c, a->msg, true);
 	if (!strcmp(a->cmd, "dump"))
-		return do_dump(c, a->count);
+		return do_dump(c, a->count, true);
+	if (!strcmp(a->cmd, "bench"))
+		return do_bench(c, a->workload, a->iterations,
+				a->count ? a->count : GNL_FOOBAR_XMPL_DUMP_COUNT_MAX);
 	if (!strcmp(a->cmd, "error"))
 		return do_error(c);
 	if (!strcmp(a->cmd, "monitor"))

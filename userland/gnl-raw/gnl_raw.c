@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/genetlink.h>
@@ -554,26 +555,29 @@ static int resolve_family(struct client *c)
 
 /* ---- the subcommands ---- */
 
+/* Hands the reply's A_MSG (in the receive buffer) to the caller. */
 static int on_echo(const struct nlmsghdr *nlh, void *arg)
 {
 	struct nlattr *tb[GNL_FOOBAR_XMPL_A_MAX + 1];
+	const char **reply = arg;
 	struct nlattr *head;
 	int len, ret;
 
-	(void)arg;
 	head = genl_attrs(nlh, &len);
 	parse_attrs(head, len, tb, GNL_FOOBAR_XMPL_A_MAX);
 	ret = check_str(tb[GNL_FOOBAR_XMPL_A_MSG], "GNL_FOOBAR_XMPL_A_MSG");
 	if (ret)
 		return ret;
-	printf("received: %s\n", (char *)nla_data(tb[GNL_FOOBAR_XMPL_A_MSG]));
+	*reply = nla_data(tb[GNL_FOOBAR_XMPL_A_MSG]);
 	return EXIT_OK;
 }
 
-static int do_echo(struct client *c, const char *text)
+/* Prints "sent:" and "received:" when @print (bench runs are silent). */
+static int do_echo(struct client *c, const char *text, bool print)
 {
 	char req[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
+	const char *reply = NULL;
 	struct kerr ke;
 	int ret;
 
@@ -582,18 +586,27 @@ static int do_echo(struct client *c, const char *text)
 	ret = send_msg(c, nlh);
 	if (ret)
 		return ret;
-	printf("sent: %s\n", text);
+	if (print)
+		printf("sent: %s\n", text);
 	ret = recv_answer(c, c->family, GNL_FOOBAR_XMPL_CMD_ECHO, WAIT_REPLY,
-			  on_echo, NULL, &ke);
+			  on_echo, &reply, &ke);
 	if (!ret && ke.err)
 		ret = kernel_error(&ke);
+	if (!ret && print)
+		printf("received: %s\n", reply);
 	return ret;
 }
+
+/* Where a dump is: the next index expected, and whether to print. */
+struct dump_state {
+	__u32 next;
+	bool print;
+};
 
 static int on_dump(const struct nlmsghdr *nlh, void *arg)
 {
 	struct nlattr *tb[GNL_FOOBAR_XMPL_A_MAX + 1];
-	__u32 *next = arg;
+	struct dump_state *st = arg;
 	struct nlattr *head;
 	__u32 index;
 	int len, ret;
@@ -607,18 +620,20 @@ static int on_dump(const struct nlmsghdr *nlh, void *arg)
 	if (ret)
 		return ret;
 	index = nla_u32(tb[GNL_FOOBAR_XMPL_A_INDEX]);
-	if (index != *next)
-		return proto_error("dump index %u (expected %u)", index, *next);
-	printf("%u: %s\n", index, (char *)nla_data(tb[GNL_FOOBAR_XMPL_A_MSG]));
-	(*next)++;
+	if (index != st->next)
+		return proto_error("dump index %u (expected %u)", index, st->next);
+	if (st->print)
+		printf("%u: %s\n", index,
+		       (char *)nla_data(tb[GNL_FOOBAR_XMPL_A_MSG]));
+	st->next++;
 	return EXIT_OK;
 }
 
-static int do_dump(struct client *c, __u32 count)
+static int do_dump(struct client *c, __u32 count, bool print)
 {
 	char req[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
-	__u32 received = 0;
+	struct dump_state st = { .print = print };
 	struct kerr ke;
 	int ret;
 
@@ -631,11 +646,11 @@ static int do_dump(struct client *c, __u32 count)
 	if (ret)
 		return ret;
 	ret = recv_answer(c, c->family, GNL_FOOBAR_XMPL_CMD_ECHO, WAIT_DONE,
-			  on_dump, &received, &ke);
+			  on_dump, &st, &ke);
 	if (!ret && ke.err)
 		ret = kernel_error(&ke);
-	if (!ret)
-		printf("received %u messages\n", received);
+	if (!ret && print)
+		printf("received %u messages\n", st.next);
 	return ret;
 }
 
@@ -842,6 +857,60 @@ static int do_monitor(struct client *c, unsigned long count)
 	return EXIT_OK;
 }
 
+/* ---- bench: timed round trips, for cargo lab bench ---- */
+
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* One iteration; a one-shot opens, resolves and closes a client of its own. */
+static int bench_once(struct client *c, const char *workload, __u32 count)
+{
+	struct client own = { .fd = -1 };
+	int ret;
+
+	if (!strcmp(workload, "steady"))
+		return do_echo(c, "hello", false);
+	if (!strcmp(workload, "dump"))
+		return do_dump(c, count, false);
+	ret = open_socket(&own);
+	if (!ret)
+		ret = resolve_family(&own);
+	if (!ret)
+		ret = do_echo(&own, "hello", false);
+	if (own.fd >= 0)
+		close(own.fd);
+	return ret;
+}
+
+/* Prints the nanoseconds of each iteration, one per line, once all ran. */
+static int do_bench(struct client *c, const char *workload,
+		    unsigned long iterations, __u32 count)
+{
+	unsigned long i;
+	__u64 *ns, start;
+	int ret = EXIT_OK;
+
+	ns = calloc(iterations, sizeof(*ns));
+	if (!ns) {
+		fprintf(stderr, "error: out of memory\n");
+		return EXIT_KERNEL;
+	}
+	for (i = 0; i < iterations && !ret; i++) {
+		start = now_ns();
+		ret = bench_once(c, workload, count);
+		ns[i] = now_ns() - start;
+	}
+	for (i = 0; i < iterations && !ret; i++)
+		printf("%llu\n", (unsigned long long)ns[i]);
+	free(ns);
+	return ret;
+}
+
 /* ---- the command line ---- */
 
 static void usage(FILE *f)
@@ -858,6 +927,8 @@ static void usage(FILE *f)
 		"  monitor [--count N]   print events, exit after N of them\n"
 		"  set-dump-count N      set the default dump count (needs CAP_NET_ADMIN)\n"
 		"  stats [--dump]        print the module's counters\n"
+		"  bench oneshot|steady|dump [--iterations N] [--count N]\n"
+		"                        time N round trips, print nanoseconds\n"
 		"\n"
 		"Options:\n"
 		"  -h, --help            print this help\n",
@@ -890,6 +961,8 @@ struct args {
 	const char *msg;
 	unsigned long count;	/* 0: not given */
 	bool dump;
+	const char *workload;	/* bench */
+	unsigned long iterations;
 };
 
 /* Options of a subcommand; argv[0] is the subcommand's name. */
@@ -898,14 +971,23 @@ static int parse_sub(int argc, char **argv, struct args *a)
 	static const struct option opts[] = {
 		{ "count", required_argument, NULL, 'c' },
 		{ "dump", no_argument, NULL, 'd' },
+		{ "iterations", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	bool is_dump = !strcmp(a->cmd, "dump");
+	bool is_bench = !strcmp(a->cmd, "bench");
+	bool is_dump = !strcmp(a->cmd, "dump") || is_bench;
 	bool is_monitor = !strcmp(a->cmd, "monitor");
 	bool is_stats = !strcmp(a->cmd, "stats");
 	int opt, ret;
 
+	/* bench's workload comes first, its options after it. */
+	if (is_bench && argc > 1 && argv[1][0] != '-') {
+		a->workload = argv[1];
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
 	optind = 0;	/* glibc: restart scanning on a new argv */
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -923,6 +1005,13 @@ static int parse_sub(int argc, char **argv, struct args *a)
 			if (!is_stats)
 				return usage_error("%s takes no --dump", a->cmd);
 			a->dump = true;
+			break;
+		case 'i':
+			if (!is_bench)
+				return usage_error("%s takes no --iterations", a->cmd);
+			ret = parse_count(optarg, 1, 10000000, &a->iterations);
+			if (ret)
+				return ret;
 			break;
 		case 'h':
 			usage(stdout);
@@ -946,6 +1035,11 @@ static int parse_sub(int argc, char **argv, struct args *a)
 			return ret;
 		argc--;
 		argv++;
+	} else if (is_bench && (!a->workload ||
+				(strcmp(a->workload, "oneshot") &&
+				 strcmp(a->workload, "steady") &&
+				 strcmp(a->workload, "dump")))) {
+		return usage_error("bench needs oneshot, steady or dump");
 	}
 	if (argc > 0)
 		return usage_error("unexpected argument '%s'", argv[0]);
@@ -956,6 +1050,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 {
 	static const char *const cmds[] = {
 		"echo", "dump", "error", "monitor", "set-dump-count", "stats",
+		"bench",
 	};
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -981,6 +1076,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	if (i == ARRAY_SIZE(cmds))
 		return usage_error("unknown command '%s'", a->cmd);
 	a->msg = "hello";
+	a->iterations = 1000;
 	if (parse_sub(argc - optind, argv + optind, a))
 		return EXIT_USAGE;
 	/* Checked before anything is sent, as the kernel would refuse it. */
@@ -996,9 +1092,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 static int run(struct client *c, const struct args *a)
 {
 	if (!strcmp(a->cmd, "echo"))
-		return do_echo(c, a->msg);
+		return do_echo(c, a->msg, true);
 	if (!strcmp(a->cmd, "dump"))
-		return do_dump(c, a->count);
+		return do_dump(c, a->count, true);
+	if (!strcmp(a->cmd, "bench"))
+		return do_bench(c, a->workload, a->iterations,
+				a->count ? a->count : GNL_FOOBAR_XMPL_DUMP_COUNT_MAX);
 	if (!strcmp(a->cmd, "error"))
 		return do_error(c);
 	if (!strcmp(a->cmd, "monitor"))

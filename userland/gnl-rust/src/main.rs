@@ -12,9 +12,10 @@ use std::{
     io::{self, BufWriter, Write},
     mem::ManuallyDrop,
     os::{fd::FromRawFd, unix::ffi::OsStrExt},
+    time::Instant,
 };
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use gnl_rust::{uapi, Client, Error, Event};
 
 /// Client of the gnl_foobar_xmpl generic netlink family (Rust, neli).
@@ -59,6 +60,30 @@ enum Command {
         #[arg(long)]
         dump: bool,
     },
+    /// Time N round trips and print the nanoseconds of each, one per line.
+    Bench {
+        /// What one iteration is.
+        workload: Workload,
+        /// How many iterations.
+        #[arg(long, value_name = "N", default_value_t = 1000,
+              value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+        iterations: u32,
+        /// Messages per dump (dump workload).
+        #[arg(long, value_name = "N", default_value_t = uapi::DUMP_COUNT_MAX,
+              value_parser = parse_dump_count)]
+        count: u32,
+    },
+}
+
+/// One iteration of `bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Workload {
+    /// Open a socket, resolve the family, echo `hello`, close.
+    Oneshot,
+    /// Echo `hello` on the socket opened once.
+    Steady,
+    /// Dump `--count` messages on the socket opened once, printing none.
+    Dump,
 }
 
 /// Parses a dump count: an integer in [DUMP_COUNT_MIN, DUMP_COUNT_MAX].
@@ -144,6 +169,11 @@ fn run(command: Command, out: &mut impl Write) -> Result<(), Failure> {
     }
     let mut client = Client::open()?;
     match command {
+        Command::Bench {
+            workload,
+            iterations,
+            count,
+        } => bench(&mut client, workload, iterations, count, out)?,
         Command::Echo { msg } => {
             let res = client.echo(msg.as_bytes());
             // "sent:" is printed once the request is out, whatever the answer (as gnl-raw does).
@@ -204,6 +234,36 @@ fn run(command: Command, out: &mut impl Write) -> Result<(), Failure> {
                 writeln!(out, "{}: {}", stat.name, stat.value)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// `bench`: runs the iterations, then prints their nanoseconds (printing does not count).
+fn bench(
+    client: &mut Client,
+    workload: Workload,
+    iterations: u32,
+    count: u32,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let mut ns = Vec::with_capacity(iterations as usize);
+    for _ in 0..iterations {
+        let start = Instant::now();
+        match workload {
+            Workload::Oneshot => {
+                Client::open()?.echo(b"hello")?;
+            }
+            Workload::Steady => {
+                client.echo(b"hello")?;
+            }
+            Workload::Dump => {
+                client.dump_each(Some(count), |_, _| {})?;
+            }
+        }
+        ns.push(start.elapsed().as_nanos());
+    }
+    for n in ns {
+        writeln!(out, "{n}")?;
     }
     Ok(())
 }
@@ -289,6 +349,16 @@ mod tests {
             Ok(Command::Stats { dump: true })
         ));
         assert!(parse(&["bogus"]).is_err());
+        assert!(matches!(
+            parse(&["bench", "steady", "--iterations", "5"]),
+            Ok(Command::Bench {
+                workload: Workload::Steady,
+                iterations: 5,
+                count: 100_000
+            })
+        ));
+        assert!(parse(&["bench"]).is_err());
+        assert!(parse(&["bench", "dump", "--iterations", "0"]).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -49,6 +50,8 @@ enum Mode {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Insert the module and time each client (`cargo lab bench`).
+    Bench(super::bench::GuestPlan),
     /// Insert the modules and replace this process with an interactive shell.
     Shell,
 }
@@ -57,7 +60,11 @@ const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 
 /// Runs the requested mode and always writes the report and the kernel log.
 pub fn run(args: &GuestArgs) -> Result<u8> {
-    let mut report = GuestReport::default();
+    let start = Instant::now();
+    let mut report = GuestReport {
+        started: unix_now(),
+        ..GuestReport::default()
+    };
     let outcome = match &args.mode {
         Mode::Test {
             suite,
@@ -65,6 +72,7 @@ pub fn run(args: &GuestArgs) -> Result<u8> {
         } => run_suite(args, suite, suite_args, &mut report),
         Mode::Demo => demo(args, &mut report),
         Mode::Exec { command } => exec(args, command, &mut report),
+        Mode::Bench(plan) => super::bench::in_guest(plan, &args.bin_dir, &args.kmod_dir, &args.out),
         Mode::Shell => shell(args),
     };
     if let Err(err) = &outcome {
@@ -72,11 +80,20 @@ pub fn run(args: &GuestArgs) -> Result<u8> {
         report.exit_code = report.exit_code.max(1);
     }
     save_dmesg(&args.out)?;
+    report.finished = unix_now();
+    report.seconds = start.elapsed().as_secs_f64();
     fs::write(
         args.out.join(GUEST_REPORT),
         serde_json::to_string_pretty(&report)? + "\n",
     )?;
     Ok(u8::try_from(report.exit_code.clamp(0, 255)).unwrap_or(1))
+}
+
+/// The guest's wall clock, in Unix seconds.
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The environment the suite and the clients get (the guest inherits nothing from the host).

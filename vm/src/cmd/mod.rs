@@ -12,7 +12,7 @@ pub mod test;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use xshell::Shell;
@@ -60,6 +60,14 @@ pub struct GuestReport {
     pub failed: u32,
     /// Problems the guest found outside the tests (e.g. a module that would not unload).
     pub problems: Vec<String>,
+    /// The guest's clock (Unix seconds) when the guest side started and when it finished.
+    #[serde(default)]
+    pub started: f64,
+    #[serde(default)]
+    pub finished: f64,
+    /// How long the guest side ran, by the guest's monotonic clock.
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 /// Files a run leaves in `target/lab/<kernel>/`.
@@ -71,6 +79,8 @@ pub const GUEST_REPORT: &str = "guest.json";
 pub struct GuestRun {
     pub verdict: Verdict,
     pub report: Option<GuestReport>,
+    /// The host's clock when vng started and when it exited (None when it never started).
+    pub vm_window: Option<(SystemTime, SystemTime)>,
 }
 
 /// Builds the module for `kernel`, boots it, runs `lab guest <mode...>` inside and judges.
@@ -104,6 +114,7 @@ pub fn boot_guest(
             return Ok(GuestRun {
                 verdict,
                 report: None,
+                vm_window: None,
             });
         }
     };
@@ -138,12 +149,18 @@ pub fn boot_guest(
         prep.accel.name(),
         args.timeout
     );
+    let vm_started = SystemTime::now();
     let result = boot.run()?;
+    let vm_window = Some((vm_started, SystemTime::now()));
     let verdict_and_report = judge(kernel, prep.accel, &out, &result, args.timeout);
     let (mut verdict, report) = verdict_and_report;
     verdict.seconds = start.elapsed().as_secs_f64();
     verdict.save()?;
-    Ok(GuestRun { verdict, report })
+    Ok(GuestRun {
+        verdict,
+        report,
+        vm_window,
+    })
 }
 
 /// Kernel arguments for `--hardened`: SLUB debugging everywhere, KFENCE sampling where it exists.
