@@ -122,7 +122,11 @@ impl Boot<'_> {
         }
         // The console at loglevel 5 carries warnings and worse (and panics) without the cost of
         // the whole boot log over an emulated serial port; dmesg keeps everything.
-        cmd.args(["--verbose", "--append", "loglevel=5"]);
+        // (An interactive session keeps vng's own console set-up: the terminal is the console.)
+        if !interactive {
+            // `quiet` and `edd=off` keep the boot stub's banners off the console too.
+            cmd.args(["--verbose", "--append", "quiet loglevel=5 edd=off"]);
+        }
         for arg in &self.append {
             cmd.arg("--append").arg(arg);
         }
