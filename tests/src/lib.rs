@@ -192,6 +192,8 @@ pub enum User {
     Root,
     /// `nobody` (uid and gid 65534, no supplementary groups), through `setpriv`.
     Nobody,
+    /// root in a new, empty network namespace, through `unshare --net`.
+    RootInNewNetns,
 }
 
 /// Runs one client with `args`, as `user`.
@@ -209,6 +211,11 @@ pub fn run_client(client: &str, args: &[&str], user: User) -> Outcome {
                 .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
                 .arg(&path)
                 .args(args);
+            command
+        }
+        User::RootInNewNetns => {
+            let mut command = Command::new("unshare");
+            command.args(["--net", "--"]).arg(&path).args(args);
             command
         }
     };
@@ -329,6 +336,7 @@ pub fn scenario_with(args: &[&str], user: User, mut before_each: impl FnMut()) -
     let who = match user {
         User::Root => "",
         User::Nobody => "(as nobody) ",
+        User::RootInNewNetns => "(in a new network namespace) ",
     };
     writeln!(doc, "{who}$ CLIENT {}", shell_words(args)).unwrap();
     doc.push_str(&first_outcome.render());

@@ -111,6 +111,19 @@ fn dump_crafted() {
     ));
 }
 
+/// The original example's clients send `A_MSG` with their dump request: accepted and ignored.
+#[test]
+fn dump_crafted_with_msg_like_the_original_example() {
+    let _lock = serial();
+    ensure_loaded();
+    snapshot!(crafted(
+        "CMD_ECHO dump, A_MSG \"ignored\"",
+        NLM_F_DUMP,
+        uapi::CMD_ECHO,
+        &[Attr::string(uapi::A_MSG, "ignored")]
+    ));
+}
+
 /// `set-dump-count` changes what a dump without `--count` delivers.
 #[test]
 fn dump_after_set_dump_count() {

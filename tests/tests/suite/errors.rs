@@ -175,7 +175,7 @@ fn wrong_attribute_type_or_size() {
             vec![Attr::string(uapi::A_MSG, "hi"), Attr::u32(42, 1)],
         ),
         (
-            "CMD_ECHO, A_MSG and A_COUNT (not an echo attribute)",
+            "CMD_ECHO, A_MSG and A_COUNT (doit and dumpit share a policy: ignored)",
             0,
             uapi::CMD_ECHO,
             vec![Attr::string(uapi::A_MSG, "hi"), Attr::u32(uapi::A_COUNT, 1)],
@@ -255,4 +255,21 @@ fn no_arguments() {
         section(&mut doc, &format!("stderr of {client}"), &outcome.stderr);
     }
     snapshot!(doc);
+}
+
+/// `--help` and `-h`: usage on standard output, exit 0 (the text is each client's own).
+#[test]
+fn help() {
+    let _lock = serial();
+    for flag in ["--help", "-h"] {
+        for client in genl_lab_tests::CLIENTS {
+            let outcome = genl_lab_tests::run_client(client, &[flag], genl_lab_tests::User::Root);
+            assert_eq!(outcome.code, Some(0), "{client} {flag}: {outcome:?}");
+            assert!(
+                outcome.stdout.to_lowercase().contains("usage"),
+                "{client} {flag}: {outcome:?}"
+            );
+            assert!(outcome.stderr.is_empty(), "{client} {flag}: {outcome:?}");
+        }
+    }
 }

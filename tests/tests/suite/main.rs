@@ -10,6 +10,7 @@ mod echo;
 mod errors;
 mod lifecycle;
 mod monitor;
+mod netns;
 mod privileges;
 mod stats;
 mod zz_last_word;

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use genl_lab_tests::genl::{uapi, Attr, GenlSocket, Message, NLM_F_ACK};
 use genl_lab_tests::{
-    ensure_loaded, exit_code_of_all, lines_text, load, module_loaded, rmmod, section, serial,
-    snapshot, KernelLog, Monitor, CLIENTS,
+    ensure_loaded, exit_code_of_all, lines_text, load, module_loaded, rmmod, run_client, section,
+    serial, snapshot, KernelLog, Monitor, User, CLIENTS,
 };
 
 /// Sends the requests that make events: two echoes and a change of the default dump count.
@@ -117,5 +117,64 @@ fn unload_while_monitor_subscribed() {
     doc += "$ kill -TERM (each monitor)\n";
     doc += &first.unwrap().1.render();
     load();
+    snapshot!(doc);
+}
+
+/// Rejected requests make no event: with a monitor waiting for one event, an echo without
+/// `A_MSG`, a set-dump-count out of range and one from `nobody` go by, then an echo arrives.
+#[test]
+fn monitor_ignores_rejected_requests() {
+    let _lock = serial();
+    ensure_loaded();
+    let mut runs = Vec::new();
+    for client in CLIENTS {
+        let monitor = Monitor::start(client, &["--count", "1"]);
+        let mut socket = GenlSocket::open().expect("socket");
+        let family = socket.module_family();
+        let rejected = [
+            (0, uapi::CMD_ECHO, vec![]),
+            (
+                NLM_F_ACK,
+                uapi::CMD_SET_DUMP_COUNT,
+                vec![Attr::u32(uapi::A_COUNT, 0)],
+            ),
+            (0, uapi::CMD_REPLY_WITH_NLMSG_ERR, vec![]),
+        ];
+        for (flags, cmd, attrs) in rejected {
+            let answer = socket
+                .request(family.id, flags, cmd, &attrs)
+                .expect("request");
+            assert!(
+                matches!(answer.as_slice(), [Message::Error { errno, .. }] if *errno != 0),
+                "{answer:?}"
+            );
+        }
+        let as_nobody = run_client(client, &["set-dump-count", "7"], User::Nobody);
+        assert_eq!(
+            as_nobody.code,
+            Some(4),
+            "set-dump-count as nobody: {as_nobody:?}"
+        );
+        let answer = socket
+            .request(
+                family.id,
+                0,
+                uapi::CMD_ECHO,
+                &[Attr::string(uapi::A_MSG, "the only event")],
+            )
+            .expect("echo");
+        assert!(
+            matches!(answer.as_slice(), [Message::Genl { .. }]),
+            "{answer:?}"
+        );
+        runs.push((client, monitor.wait(Duration::from_secs(30))));
+    }
+    for (client, outcome) in &runs[1..] {
+        assert_eq!(outcome, &runs[0].1, "{client} and {} disagree", runs[0].0);
+    }
+    let mut doc = String::from(
+        "$ CLIENT monitor --count 1 (while 4 rejected requests and an echo are sent)\n",
+    );
+    doc += &runs[0].1.render();
     snapshot!(doc);
 }

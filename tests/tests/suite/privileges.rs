@@ -1,7 +1,10 @@
 //! Privileges: `set-dump-count` needs `CAP_NET_ADMIN`; everything else works for `nobody`.
 
 use genl_lab_tests::genl::{uapi, Attr, GenlSocket, Message, NLM_F_ACK};
-use genl_lab_tests::{clients, ensure_loaded, normalize, scenario, serial, snapshot, User};
+use genl_lab_tests::{
+    clients, ensure_loaded, fresh_module, normalize, scenario, scenario_with, serial, snapshot,
+    User,
+};
 
 /// As `nobody` the admin operation is refused (exit 4) and the default dump count unchanged.
 #[test]
@@ -38,7 +41,8 @@ fn set_dump_count_as_root() {
     snapshot!(doc);
 }
 
-/// The unprivileged operations as `nobody`: the same output as root.
+/// The unprivileged operations as `nobody`: the same output as root. (`stats` on a fresh
+/// module each time, so that the counters do not depend on the tests before.)
 #[test]
 fn unprivileged_operations_as_nobody() {
     let _lock = serial();
@@ -49,16 +53,20 @@ fn unprivileged_operations_as_nobody() {
         &["dump", "--count", "2"],
         &["error"],
         &["stats"],
+        &["stats", "--dump"],
     ] {
-        let as_nobody = scenario(args, User::Nobody);
-        if args[0] != "stats" {
-            let as_root = clients(args);
-            assert_eq!(
-                normalize(as_nobody.split_once('\n').unwrap().1),
-                normalize(as_root.split_once('\n').unwrap().1),
-                "{args:?} as nobody and as root"
-            );
-        }
+        let setup = || {
+            if args[0] == "stats" {
+                fresh_module();
+            }
+        };
+        let as_nobody = scenario_with(args, User::Nobody, setup);
+        let as_root = scenario_with(args, User::Root, setup);
+        assert_eq!(
+            normalize(as_nobody.split_once('\n').unwrap().1),
+            normalize(as_root.split_once('\n').unwrap().1),
+            "{args:?} as nobody and as root"
+        );
         doc += &as_nobody;
     }
     snapshot!(doc);
