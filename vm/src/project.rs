@@ -62,10 +62,14 @@ pub fn lock_kernel_dir(kernel_name: &str) -> Result<KernelLock> {
     let file = std::fs::File::create(dir.join(".lock")).context("cannot create the lock file")?;
     // SAFETY: flock on a descriptor we own.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        eprintln!("==> [{kernel_name}] another lab run is using {}: waiting for it", dir.display());
+        eprintln!(
+            "==> [{kernel_name}] another lab run is using {}: waiting for it",
+            dir.display()
+        );
         // SAFETY: as above; this one blocks until the other run ends.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error()).context("cannot lock the kernel directory");
+            return Err(std::io::Error::last_os_error())
+                .context("cannot lock the kernel directory");
         }
     }
     Ok(KernelLock(file))
