@@ -2,7 +2,7 @@
 /*
  * The gnl_foobar_xmpl generic netlink family: the contract shared by the
  * kernel module (kmod/) and the C clients (userland/). The Rust client
- * mirrors it in userland/rust/src/uapi.rs.
+ * mirrors it in userland/gnl-rust/src/uapi.rs.
  *
  * Compatible with the original example: family "gnl_foobar_xmpl", version 1,
  * command 1 echoes attribute 1 (doit) or dumps messages carrying it (dumpit),
