@@ -5,6 +5,7 @@
 //! module and asserts it unloads cleanly. Every other test loads or unloads the module as it needs
 //! (the suite starts with the module not loaded) and leaves the default dump count at 3.
 
+mod bench;
 mod dump;
 mod echo;
 mod errors;
