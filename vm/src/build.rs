@@ -130,6 +130,9 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 /// The Rust clients, by binary name.
 const RUST_CLIENTS: &[&str] = &["gnl-rust", "nl-rust"];
 
+/// The fuzzer and stress driver `cargo lab fuzz` runs in the guest, a binary of the tests package.
+pub const FUZZER: &str = "gnl-fuzz";
+
 /// Builds every client into `target/lab/bin` and returns that directory.
 pub fn clients(sh: &Shell) -> Result<PathBuf> {
     let bin = project::bin_dir();
@@ -144,7 +147,14 @@ pub fn clients(sh: &Shell) -> Result<PathBuf> {
     cmd!(sh, "cargo build --release --quiet {packages...}")
         .run()
         .context("the Rust clients do not build (see the errors above)")?;
-    for client in RUST_CLIENTS {
+    // The guest-side reliability driver of `cargo lab fuzz`, from the tests package.
+    cmd!(
+        sh,
+        "cargo build --release --quiet --package genl-lab-tests --bin {FUZZER}"
+    )
+    .run()
+    .context("the fuzzer does not build (see the errors above)")?;
+    for client in RUST_CLIENTS.iter().chain([&FUZZER]) {
         let built = project::root().join("target/release").join(client);
         fs::copy(&built, bin.join(client))
             .with_context(|| format!("cannot copy {}", built.display()))?;

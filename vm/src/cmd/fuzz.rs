@@ -1,18 +1,71 @@
-//! `cargo lab fuzz`: the reliability runs (issue 9). Being written; until then it says so and fails.
+//! `cargo lab fuzz`: the reliability runs. Boots each kernel hardened (slub_debug, KFENCE where
+//! the kernel has it) and runs `gnl-fuzz all` in it: the seeded fuzzer of both modules,
+//! concurrency, unloads under load, load/unload leak check, privileges and namespaces.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 
-use crate::VmArgs;
+use crate::verdict::{overall_exit_code, summary_table};
+use crate::{build, VmArgs};
 
 /// Arguments of `cargo lab fuzz`.
 #[derive(Args, Debug)]
 pub struct FuzzArgs {
     #[command(flatten)]
     pub vm: VmArgs,
+    /// Fuzz messages per protocol (generic and classic netlink).
+    #[arg(long, default_value_t = 100_000)]
+    pub count: u64,
+    /// Seed of the fuzzer; a seed replays the same requests. Default: from the clock (printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run only one scenario group: all, fuzz, stress, unload or privileges.
+    #[arg(long, default_value = "all", value_parser = ["all", "fuzz", "stress", "unload", "privileges"])]
+    pub only: String,
+    /// More options for the guest driver, after `--` (see `gnl-fuzz all --help`), e.g.
+    /// `-- --echoes 2500 --cycles 100`.
+    #[arg(last = true)]
+    pub extra: Vec<String>,
 }
 
-/// Not implemented yet: fails with a clear message.
-pub fn run(_args: &FuzzArgs) -> Result<u8> {
-    bail!("cargo lab fuzz is not implemented yet")
+/// Runs the reliability scenarios on every kernel asked for; returns the worst verdict's code.
+pub fn run(args: &FuzzArgs) -> Result<u8> {
+    let mut vm = args.vm.clone();
+    vm.hardened = true;
+    let prep = super::prepare(&vm)?;
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64 % 1_000_000_000_000)
+    });
+    eprintln!(
+        "==> fuzz: seed {seed}, {} messages per protocol (replay: cargo lab fuzz --seed {seed} --count {})",
+        args.count, args.count
+    );
+    let fuzzer = prep.bin_dir.join(build::FUZZER).display().to_string();
+    let mut verdicts = Vec::new();
+    for kernel in &prep.kernels {
+        let mut mode = vec![
+            "exec".to_owned(),
+            "--".to_owned(),
+            fuzzer.clone(),
+            args.only.clone(),
+        ];
+        if args.only != "privileges" {
+            mode.extend([
+                "--count".to_owned(),
+                args.count.to_string(),
+                "--seed".to_owned(),
+                seed.to_string(),
+            ]);
+        }
+        mode.extend(args.extra.iter().cloned());
+        let run = super::boot_guest(&prep, kernel, &vm, &mode)?;
+        run.verdict.print();
+        verdicts.push(run.verdict);
+    }
+    eprintln!();
+    eprint!("{}", summary_table(&verdicts));
+    eprintln!("==> fuzz: seed {seed}");
+    Ok(overall_exit_code(&verdicts))
 }
