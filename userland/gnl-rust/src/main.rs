@@ -268,15 +268,37 @@ fn bench(
     Ok(())
 }
 
+/// clap's complaint as one line, without its `error: ` prefix.
+fn usage_problem(err: &clap::Error) -> String {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        return "missing command".to_owned();
+    }
+    // clap's message runs until its blank line before the usage; make it one line.
+    let rendered = err.render().to_string();
+    let message = rendered.split("\n\n").next().unwrap_or_default();
+    let message = message.strip_prefix("error: ").unwrap_or(message);
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Entry point called by the C runtime (see the note at the top).
 #[cfg_attr(not(test), no_mangle)]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err) => {
-            // Usage errors exit 2; --help and --version print and exit 0.
+        Err(err) if !err.use_stderr() => {
+            // --help and --version print and exit 0.
             let _ = err.print();
             return err.exit_code();
+        }
+        Err(err) => {
+            // INTERFACE.md: one `error: ` line and a pointer to --help, exit 2, like the C clients.
+            eprintln!("error: {}", usage_problem(&err));
+            eprintln!("try 'gnl-rust --help'");
+            return 2;
         }
     };
     let mut out = stdout();
