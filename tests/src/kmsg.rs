@@ -67,6 +67,11 @@ impl KernelLog {
     /// Leaves out the kernel's one-time taint notices, which name the module but depend on
     /// whether an earlier test already loaded it in this boot.
     pub fn module_lines(&mut self) -> Vec<String> {
+        self.lines_of(MODULE)
+    }
+
+    /// Like [`KernelLog::module_lines`], for the module named `module`.
+    pub fn lines_of(&mut self, module: &str) -> Vec<String> {
         let all = self.all_lines();
         let unhealthy: Vec<_> = all
             .iter()
@@ -76,7 +81,7 @@ impl KernelLog {
             unhealthy.is_empty(),
             "the kernel logged trouble during this scenario: {unhealthy:#?}"
         );
-        let prefix = format!("{MODULE}: ");
+        let prefix = format!("{module}: ");
         all.into_iter()
             .filter(|line| {
                 line.starts_with(&prefix) || line.starts_with("[kernel log records lost")

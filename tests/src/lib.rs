@@ -4,6 +4,7 @@
 //! The suite runs inside the guest VM as root (`cargo lab test`); every scenario takes the
 //! [`serial`] lock first, because the module and the kernel log are shared by the whole guest.
 
+pub mod classic;
 pub mod genl;
 pub mod kmsg;
 
@@ -171,9 +172,17 @@ pub fn section(out: &mut String, name: &str, text: &str) {
 }
 
 fn run_command(command: Command) -> Outcome {
+    run_command_with_stdin(command, None)
+}
+
+/// Runs a command (fed `stdin` if given) with the suite's timeout; panics if it hangs.
+pub fn run_command_with_stdin(command: Command, stdin: Option<&[u8]>) -> Outcome {
     let shown = format!("{command:?}");
     let mut command = assert_cmd::Command::from_std(command);
     command.timeout(CLIENT_TIMEOUT);
+    if let Some(stdin) = stdin {
+        command.write_stdin(stdin.to_vec());
+    }
     let output = command
         .output()
         .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));

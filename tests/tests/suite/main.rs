@@ -6,6 +6,7 @@
 //! (the suite starts with the module not loaded) and leaves the default dump count at 3.
 
 mod bench;
+mod classic;
 mod dump;
 mod echo;
 mod errors;
