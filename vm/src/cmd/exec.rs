@@ -70,22 +70,9 @@ pub fn shell(args: &VmArgs) -> Result<u8> {
     let _lock = project::lock_kernel_dir(&kernel.name)?;
     let kmod_dir = build::module(&prep.sh, kernel, &[])?;
     let out = project::kernel_dir(&kernel.name);
-    let exe = std::env::current_exe()?;
     // vng --shell takes a program: a small script that hands over to the guest side.
     let script = out.join("shell.sh");
-    let argv = [
-        exe.display().to_string(),
-        "guest".into(),
-        "--out".into(),
-        out.display().to_string(),
-        "--bin-dir".into(),
-        prep.bin_dir.display().to_string(),
-        "--kmod-dir".into(),
-        kmod_dir.display().to_string(),
-        "--kernel-name".into(),
-        kernel.name.clone(),
-        "shell".into(),
-    ];
+    let argv = super::guest_command(&prep, kernel, &kmod_dir, &["shell".to_owned()])?;
     fs::write(
         &script,
         format!("#!/bin/sh\nexec {}\n", shell_words::join(&argv)),

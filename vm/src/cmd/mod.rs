@@ -118,20 +118,7 @@ pub fn boot_guest(
             });
         }
     };
-    let exe = std::env::current_exe().context("cannot find the lab's own binary")?;
-    let mut exec = vec![
-        exe.display().to_string(),
-        "guest".into(),
-        "--out".into(),
-        out.display().to_string(),
-        "--bin-dir".into(),
-        prep.bin_dir.display().to_string(),
-        "--kmod-dir".into(),
-        kmod_dir.display().to_string(),
-        "--kernel-name".into(),
-        kernel.name.clone(),
-    ];
-    exec.extend(mode.iter().cloned());
+    let exec = guest_command(prep, kernel, &kmod_dir, mode)?;
     let boot = Boot {
         kernel,
         accel: prep.accel,
@@ -161,6 +148,30 @@ pub fn boot_guest(
         report,
         vm_window,
     })
+}
+
+/// The command line of the guest side: this very binary, `guest`, where things are, and `mode`.
+pub fn guest_command(
+    prep: &Prepared,
+    kernel: &Kernel,
+    kmod_dir: &Path,
+    mode: &[String],
+) -> Result<Vec<String>> {
+    let exe = std::env::current_exe().context("cannot find the lab's own binary")?;
+    let mut argv = vec![
+        exe.display().to_string(),
+        "guest".into(),
+        "--out".into(),
+        project::kernel_dir(&kernel.name).display().to_string(),
+        "--bin-dir".into(),
+        prep.bin_dir.display().to_string(),
+        "--kmod-dir".into(),
+        kmod_dir.display().to_string(),
+        "--kernel-name".into(),
+        kernel.name.clone(),
+    ];
+    argv.extend(mode.iter().cloned());
+    Ok(argv)
 }
 
 /// Kernel arguments for `--hardened`: SLUB debugging everywhere, KFENCE sampling where it exists.
