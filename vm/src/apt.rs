@@ -1,5 +1,5 @@
 //! A private apt configuration in the lab's cache: lists Debian suites the system's sources may
-//! not (bullseye, bookworm-backports) and downloads packages without root and without touching
+//! not (bullseye, bookworm-backports, trixie-backports, sid, experimental) and downloads packages without root and without touching
 //! the system's apt sources.
 
 use std::fs;
@@ -15,10 +15,23 @@ deb {keyring}{mirror}/debian-security bookworm-security main
 deb {keyring}{mirror}/debian bookworm-backports main
 deb {keyring}{mirror}/debian bullseye main
 deb {keyring}{mirror}/debian-security bullseye-security main
+deb {keyring}{mirror}/debian trixie main
+deb {keyring}{mirror}/debian-security trixie-security main
+deb {keyring}{mirror}/debian trixie-backports main
+deb {keyring}{mirror}/debian sid main
+deb {keyring}{mirror}/debian experimental main
 ";
 
 const DEFAULT_MIRROR: &str = "http://deb.debian.org";
 const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
+/// The Debian mirror: `$GENL_LAB_DEBIAN_MIRROR`, else deb.debian.org (no trailing slash).
+pub fn mirror() -> String {
+    std::env::var("GENL_LAB_DEBIAN_MIRROR")
+        .unwrap_or_else(|_| DEFAULT_MIRROR.into())
+        .trim_end_matches('/')
+        .to_owned()
+}
 
 /// One package as the archive describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,15 +56,14 @@ impl Apt {
             fs::create_dir_all(dir.join(sub))
                 .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
         }
-        let mirror =
-            std::env::var("GENL_LAB_DEBIAN_MIRROR").unwrap_or_else(|_| DEFAULT_MIRROR.into());
+        let mirror = mirror();
         let keyring = if Path::new(DEBIAN_KEYRING).exists() {
             format!("[signed-by={DEBIAN_KEYRING}] ")
         } else {
             String::new()
         };
         let sources = SOURCES
-            .replace("{mirror}", mirror.trim_end_matches('/'))
+            .replace("{mirror}", &mirror)
             .replace("{keyring}", &keyring);
         fs::write(dir.join("sources.list"), sources)
             .context("cannot write the lab's apt sources")?;

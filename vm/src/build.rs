@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::kernel::{self, Kernel};
-use crate::project;
+use crate::{project, toolchain};
 
 /// The modules a kmod directory builds, in the order its Kbuild lists them (`obj-m += x.o`).
 pub fn modules(kmod_dir: &Path) -> Result<Vec<String>> {
@@ -50,9 +50,22 @@ pub fn module(sh: &Shell, kernel: &Kernel, extra: &[&str]) -> Result<PathBuf> {
 
     let kbuild = &kernel.kbuild;
     let vars = &kernel.make_vars;
-    let out = cmd!(sh, "make -C {kbuild} M={kmod} {vars...} {extra...} modules")
-        .ignore_status()
-        .output()?;
+    let out = match &kernel.build_root {
+        None => cmd!(sh, "make -C {kbuild} M={kmod} {vars...} {extra...} modules")
+            .ignore_status()
+            .output()?,
+        // The kernel's own Debian suite: its compiler and the glibc its kbuild tools need.
+        Some(br) => toolchain::sandboxed(&br.root, &br.kernel_files, Some(&build))
+            .arg("make")
+            .arg("-C")
+            .arg(kbuild)
+            .arg(format!("M={}", kmod.display()))
+            .args(vars)
+            .args(extra)
+            .arg("modules")
+            .output()
+            .context("cannot run bwrap (package bubblewrap) to build in the toolchain root")?,
+    };
     let log = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -70,6 +70,16 @@ const VM_NEEDS: &[Need] = &[
         "debian-archive-keyring",
         "verifies the downloaded kernels",
     ),
+    need(
+        Probe::Program("mmdebstrap"),
+        "mmdebstrap",
+        "makes the Debian root that modules for 7.x kernels are built in",
+    ),
+    need(
+        Probe::Program("bwrap"),
+        "bubblewrap",
+        "builds modules inside that root without root privileges",
+    ),
     need(Probe::Program("make"), "make", "kbuild"),
     need(
         Probe::Program("gcc"),

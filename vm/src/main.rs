@@ -8,6 +8,7 @@ mod deps;
 mod health;
 mod kernel;
 mod project;
+mod toolchain;
 mod verdict;
 mod vm;
 
@@ -51,8 +52,9 @@ enum Command {
 /// Options shared by every command that boots a VM.
 #[derive(Args, Debug, Clone)]
 pub struct VmArgs {
-    /// Kernel(s): a name (5.10, 6.1, 6.12), a comma list, `all`, `env` (GENL_LAB_KERNEL_* variables),
-    /// or the path of a kernel tree you built. Default: `env` when GENL_LAB_KERNEL_IMAGE is set, else 6.1.
+    /// Kernel(s): a line (5.10, 6.1, 6.12, 7.2, 7.3, next), a flavour of one (7.3-rt, 7.3-cloud),
+    /// a group (lts, latest, all), a comma list, `env` (GENL_LAB_KERNEL_* variables), or the path of
+    /// a kernel tree you built. Default: `env` when GENL_LAB_KERNEL_IMAGE is set, else 6.1.
     #[arg(long, short = 'k', env = "GENL_LAB_KERNEL")]
     pub kernel: Option<String>,
     /// Hardware acceleration: kvm, tcg (software emulation), or auto (kvm only where it really works).

@@ -1,48 +1,103 @@
-//! `cargo lab kernels`: what `--kernel` accepts, what is cached, and the exact package versions.
+//! `cargo lab kernels`: what `--kernel` accepts, what is cached, the exact package versions and
+//! the compiler each line's module is built with.
 
 use anyhow::Result;
 use clap::Args;
 
-use crate::kernel::{self, LINES};
-use crate::project;
+use crate::kernel::{self, Toolchain, FLAVOURS, LINES};
+use crate::{project, toolchain};
 
 /// Arguments of `cargo lab kernels`.
 #[derive(Args, Debug)]
 pub struct KernelsArgs {
-    /// Look up the newest version of each kernel in Debian's archive and download it if newer.
+    /// Look up the newest build of each line in Debian's archive and download it if newer
+    /// (the generic flavour, and every flavour already cached).
     #[arg(long)]
     pub update: bool,
+    /// Resolve these kernels (e.g. `next`), downloading them if needed, and exit 0 if each exists,
+    /// 64 with the reason if not: for scripts that test a line only when Debian has it.
+    #[arg(long, value_name = "KERNELS")]
+    pub check: Option<String>,
 }
 
-/// Prints the table of kernels (after updating them if asked).
+/// Prints the table of kernels (after updating or checking them if asked).
 pub fn run(args: &KernelsArgs) -> Result<u8> {
+    let sh = project::shell()?;
+    if let Some(names) = &args.check {
+        for spec in kernel::parse_specs(Some(names))? {
+            let k = kernel::resolve(&sh, &spec)?;
+            println!("{}: {} ({})", k.name, k.release, k.compiler);
+        }
+        return Ok(0);
+    }
     if args.update {
-        let sh = project::shell()?;
         for line in LINES {
-            kernel::resolve_debian(&sh, line, true)?;
+            let flavours = std::iter::once(None).chain(
+                FLAVOURS
+                    .iter()
+                    .filter(|f| kernel::cached(line, Some(f)).ok().flatten().is_some())
+                    .map(|f| Some(*f)),
+            );
+            for flavour in flavours {
+                match kernel::resolve_debian(&sh, line, flavour, true) {
+                    Ok(_) => {}
+                    // `next` is there only while experimental is ahead of the newest release.
+                    Err(e) if line.name == "next" => eprintln!("==> [next] {e:#}"),
+                    Err(e) => return Err(e),
+                }
+            }
         }
     }
-    println!("{:<6} {:<48} cached", "name", "origin");
+    println!(
+        "{:<6} {:<46} {:<16} cached build",
+        "name", "origin", "toolchain"
+    );
     for line in LINES {
-        let cached = match kernel::cached(line)? {
-            Some(c) => format!("{} ({})", c.abi, c.packages.join(", ")),
-            None => "not yet: downloaded on first use".to_owned(),
+        let toolchain = match line.toolchain {
+            Toolchain::Host => "host".to_owned(),
+            Toolchain::Root(suite) => format!("{suite} root"),
         };
         let default = if line.name == kernel::DEFAULT_LINE {
             " (default)"
         } else {
             ""
         };
+        let mut cached = Vec::new();
+        for flavour in std::iter::once(None).chain(FLAVOURS.iter().map(|f| Some(*f))) {
+            if let Some(c) = kernel::cached(line, flavour)? {
+                cached.push(format!("{} ({})", c.abi, c.packages.join(", ")));
+            }
+        }
+        if cached.is_empty() {
+            cached.push("not yet: downloaded on first use".to_owned());
+        }
         println!(
-            "{:<6} {:<48} {cached}",
+            "{:<6} {:<46} {:<16} {}",
             line.name,
-            format!("{}{default}", line.origin)
+            format!("{}{default}", line.origin),
+            toolchain,
+            cached.join("\n       ")
         );
     }
     println!(
-        "\nAlso: `all` (every line above), `env` (GENL_LAB_KERNEL_IMAGE, _MODULES, _BUILD, _NAME;"
+        "\nEach line also as -{} (e.g. 7.3-rt). Groups: lts (5.10, 6.1, 6.12), latest (7.3), \
+         all (every release line).",
+        FLAVOURS.join(", -")
     );
-    println!("set by the Nix dev shell), or the path of a kernel tree you built.");
+    println!("`next` is experimental's release candidate, used only while it is newer than 7.3.");
+    println!(
+        "Also: `env` (GENL_LAB_KERNEL_IMAGE, _MODULES, _BUILD, _NAME; set by the Nix dev shell), \
+         or the path of a kernel tree you built."
+    );
+    println!("\nCompilers: host {}", kernel::compiler_version("gcc"));
+    for root in toolchain::cached() {
+        println!(
+            "           {} root {}: {}",
+            root.suite,
+            root.root.display(),
+            root.compiler
+        );
+    }
     println!("Cache: {}", project::cache_dir()?.display());
     Ok(0)
 }

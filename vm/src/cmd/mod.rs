@@ -39,7 +39,10 @@ pub fn prepare(args: &VmArgs) -> Result<Prepared> {
     eprintln!("==> accelerator: {} ({why})", accel.name());
     let kernels = kernel::resolve_all(&sh, &specs)?;
     for k in &kernels {
-        eprintln!("==> [{}] kernel {} ({})", k.name, k.release, k.provenance);
+        eprintln!(
+            "==> [{}] kernel {} ({}; module built with {})",
+            k.name, k.release, k.provenance, k.compiler
+        );
     }
     eprintln!("==> building the clients");
     let bin_dir = build::clients(&sh)?;
@@ -275,6 +278,8 @@ mod tests {
             boot: PathBuf::new(),
             kbuild: PathBuf::new(),
             make_vars: Vec::new(),
+            build_root: None,
+            compiler: String::new(),
             has_kfence: false,
         }
     }
