@@ -147,6 +147,11 @@ fn sudo() -> &'static str {
 pub fn ensure(no_install: bool) -> Result<()> {
     let missing: Vec<&Need> = VM_NEEDS.iter().filter(|n| !present(n.probe)).collect();
     let packages: Vec<&str> = missing.iter().flat_map(|n| n.package.split(' ')).collect();
+    // pip puts vng in the user's script directory, often not on PATH: look there first, so a
+    // second run finds it instead of asking pip again.
+    if which("vng").is_none() {
+        put_user_scripts_on_path()?;
+    }
     let vng_missing = which("vng").is_none();
     if packages.is_empty() && !vng_missing {
         return Ok(());
@@ -240,15 +245,7 @@ fn install_virtme_ng() -> Result<()> {
         }
     }
     if which("vng").is_none() {
-        let base = Command::new(&python)
-            .args(["-m", "site", "--user-base"])
-            .output()?;
-        let bin = Path::new(String::from_utf8_lossy(&base.stdout).trim()).join("bin");
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let joined =
-            std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(&path)))?;
-        // SAFETY: single-threaded at this point of start-up; children inherit the new PATH.
-        unsafe { std::env::set_var("PATH", joined) };
+        let bin = put_user_scripts_on_path()?;
         if which("vng").is_none() {
             bail!(
                 "virtme-ng was installed but vng is not on PATH (looked in {} too)",
@@ -261,6 +258,24 @@ fn install_virtme_ng() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Adds Python's user script directory (`python3 -m site --user-base`/bin) to this process's
+/// PATH, which the lab's children inherit, and returns it.
+fn put_user_scripts_on_path() -> Result<std::path::PathBuf> {
+    let base = Command::new("python3")
+        .args(["-m", "site", "--user-base"])
+        .output()
+        .context("cannot run python3")?;
+    let bin = Path::new(String::from_utf8_lossy(&base.stdout).trim()).join("bin");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if !std::env::split_paths(&path).any(|p| p == bin) {
+        let joined =
+            std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(&path)))?;
+        // SAFETY: single-threaded at this point of start-up; children inherit the new PATH.
+        unsafe { std::env::set_var("PATH", joined) };
+    }
+    Ok(bin)
 }
 
 /// Runs apt-get (through sudo when not root), non-interactively, showing the command first.

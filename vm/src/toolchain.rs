@@ -100,6 +100,9 @@ fn make(
     include.extend(PACKAGES.iter().map(|p| (*p).to_owned()));
     let include = include.join(",");
     let mirror = format!("{}/debian", crate::apt::mirror());
+    // sid's Release file carries a Valid-Until date that a mirror or snapshot may have passed;
+    // the signature is still checked.
+    let valid_until = "Acquire::Check-Valid-Until \"false\"";
     let log = dir.join("mmdebstrap.log");
     eprintln!(
         "==> making the Debian {suite} toolchain root with {package} (once; about 30 s and \
@@ -110,6 +113,7 @@ fn make(
     let out = cmd!(
         sh,
         "mmdebstrap --mode=auto --variant=minbase --components=main --include={include}
+         --aptopt={valid_until}
          --dpkgopt=path-exclude=/usr/share/doc/* --dpkgopt=path-exclude=/usr/share/man/*
          --dpkgopt=path-exclude=/usr/share/locale/* {suite} {scratch} {mirror}"
     )

@@ -161,6 +161,13 @@ pub fn guest_command(
     mode: &[String],
 ) -> Result<Vec<String>> {
     let exe = std::env::current_exe().context("cannot find the lab's own binary")?;
+    // A rebuild while the lab runs (cargo build, another cargo lab) replaces the binary: Linux then
+    // names the running one `... (deleted)`, and the guest wants the new one at the same path.
+    let exe = PathBuf::from(
+        exe.to_string_lossy()
+            .trim_end_matches(" (deleted)")
+            .to_owned(),
+    );
     let mut argv = vec![
         exe.display().to_string(),
         "guest".into(),
