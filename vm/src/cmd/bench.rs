@@ -93,7 +93,13 @@ impl GuestPlan {
 }
 
 /// The clients, the C raw-socket one first: it is the reference the others are compared with.
-pub const CLIENTS: [&str; 3] = ["gnl-raw", "gnl-rust", "gnl-libnl"];
+/// `gnl-neli-baseline` is the plainest neli client (router, `resolve_genl_family`): what neli
+/// costs before `gnl-rust` does anything about it.
+pub const CLIENTS: [&str; 4] = ["gnl-raw", "gnl-rust", "gnl-neli-baseline", "gnl-libnl"];
+
+/// The baseline is a second binary of the gnl-rust package, which `build::clients` builds but
+/// does not put in the clients' directory (it is no client of the suite).
+const BASELINE: &str = "gnl-neli-baseline";
 
 /// What the guest leaves in `target/lab/<kernel>/`.
 const RAW_FILE: &str = "bench-raw.json";
@@ -793,6 +799,9 @@ fn lab(args: &BenchArgs) -> Result<u8> {
     let kernel_resolve = t.elapsed().as_secs_f64() / kernels.len().max(1) as f64;
     let t = Instant::now();
     let bin_dir = build::clients(&sh)?;
+    let baseline = project::root().join("target/release").join(BASELINE);
+    fs::copy(&baseline, bin_dir.join(BASELINE))
+        .with_context(|| format!("cannot copy {}", baseline.display()))?;
     let client_build = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let suite = build::suite(&sh)?;
