@@ -2,13 +2,14 @@
 //!
 //! Read it next to neli's `examples/`: [`NlSocketHandle`], [`GenlmsghdrBuilder`] with
 //! [`NlattrBuilder`], `nlctrl`'s family lookup, attribute handles on the replies, and neli's
-//! `Nlmsgerr` (with its extack) mapped to the exit codes of `userland/INTERFACE.md`. The numbers come from the C header, through `nl_codec::uapi`.
+//! `Nlmsgerr` (with its extack) mapped to the exit codes of `userland/INTERFACE.md`. The numbers
+//! come from the C header, through `nl_codec::uapi`.
 
 use std::{collections::VecDeque, ffi::CStr, fmt};
 
 use neli::{
     consts::{
-        genl::{CtrlAttr, CtrlAttrMcastGrp, CtrlCmd, Index},
+        genl::{self, CtrlAttr, CtrlAttrMcastGrp, CtrlCmd, Index, NlAttrType},
         nl::{GenlId, NlmF, NlmsgerrAttr},
         socket::NlFamily,
     },
@@ -18,6 +19,7 @@ use neli::{
     socket::synchronous::NlSocketHandle,
     types::{Buffer, GenlBuffer},
     utils::Groups,
+    Size, ToBytes,
 };
 use nl_codec::uapi as c;
 
@@ -127,13 +129,16 @@ impl fmt::Display for Error {
             }
             Error::FamilyNotFound => write!(
                 f,
-                "generic netlink family {FAMILY_NAME} not found: is the module loaded? (insmod {FAMILY_NAME}.ko)"
+                "generic netlink family {FAMILY_NAME} not found: \
+                 is the module loaded? (insmod {FAMILY_NAME}.ko)"
             ),
             Error::PermissionDenied => {
                 f.write_str("permission denied: this operation needs CAP_NET_ADMIN (run as root)")
             }
             Error::Kernel(err) => write!(f, "kernel rejected the request: {err}"),
-            Error::Syscall(call, errno) => write!(f, "{call}: {} (errno {errno})", strerror(*errno)),
+            Error::Syscall(call, errno) => {
+                write!(f, "{call}: {} (errno {errno})", strerror(*errno))
+            }
             Error::Protocol(detail) => write!(f, "unexpected reply: {detail}"),
         }
     }
@@ -222,16 +227,7 @@ impl Client {
             seq: 0,
             pending: VecDeque::new(),
         };
-        let name = NlattrBuilder::default()
-            .nla_type(
-                AttrTypeBuilder::default()
-                    .nla_type(CtrlAttr::FamilyName)
-                    .build()
-                    .unwrap(),
-            )
-            .nla_payload(FAMILY_NAME)
-            .build()
-            .unwrap();
+        let name = nlattr(CtrlAttr::FamilyName, FAMILY_NAME);
         let mut found = None;
         let res = client.transact(
             GenlId::Ctrl.into(),
@@ -273,10 +269,7 @@ impl Client {
 
     /// Sends one request (genl header built with neli's builders) and hands every reply to
     /// `each` until the answer ends: one reply, an ack, `NLMSG_DONE` or an error.
-    fn transact<
-        C: neli::consts::genl::Cmd + fmt::Debug,
-        A: neli::consts::genl::NlAttrType + fmt::Debug,
-    >(
+    fn transact<C: genl::Cmd + fmt::Debug, A: NlAttrType + fmt::Debug>(
         &mut self,
         ty: u16,
         cmd: C,
@@ -341,19 +334,9 @@ impl Client {
         &mut self,
         cmd: Cmd,
         flags: NlmF,
-        attrs: &[(Attr, Buffer)],
+        attrs: Vec<Nlattr<Attr, Buffer>>,
         each: impl FnMut(Msg) -> Result<()>,
     ) -> Result<()> {
-        let attrs = attrs
-            .iter()
-            .map(|(ty, payload)| {
-                NlattrBuilder::default()
-                    .nla_type(AttrTypeBuilder::default().nla_type(*ty).build().unwrap())
-                    .nla_payload(payload.clone())
-                    .build()
-                    .unwrap()
-            })
-            .collect();
         let version = c::GNL_FOOBAR_XMPL_FAMILY_VERSION as u8;
         self.transact(self.family, cmd, version, flags, attrs, each)
     }
@@ -361,8 +344,8 @@ impl Client {
     /// `CMD_ECHO` doit: the kernel's echo of `msg`.
     pub fn echo(&mut self, msg: &[u8]) -> Result<Vec<u8>> {
         let mut reply = Err(missing(Attr::Msg));
-        let attr = [(Attr::Msg, Buffer::from([msg, b"\0"].concat()))];
-        self.request(Cmd::Echo, NlmF::empty(), &attr, |m| {
+        let attr = nlattr(Attr::Msg, Buffer::from([msg, b"\0"].concat()));
+        self.request(Cmd::Echo, NlmF::empty(), vec![attr], |m| {
             reply = string_bytes(&m, Attr::Msg);
             Ok(())
         })?;
@@ -375,12 +358,9 @@ impl Client {
         count: Option<u32>,
         mut each: impl FnMut(u32, &[u8]),
     ) -> Result<u32> {
-        let attrs: Vec<_> = count
-            .map(|n| (Attr::Count, Buffer::from(n.to_ne_bytes().to_vec())))
-            .into_iter()
-            .collect();
+        let attrs = count.map(|n| nlattr(Attr::Count, n)).into_iter().collect();
         let mut received = 0;
-        self.request(Cmd::Echo, NlmF::DUMP, &attrs, |msg| {
+        self.request(Cmd::Echo, NlmF::DUMP, attrs, |msg| {
             let index: u32 = number(&msg, Attr::Index)?;
             if index != received {
                 return Err(Error::Protocol(format!(
@@ -396,7 +376,7 @@ impl Client {
 
     /// `CMD_REPLY_WITH_NLMSG_ERR`: the error the kernel always answers with.
     pub fn error(&mut self) -> Result<KernelError> {
-        match self.request(Cmd::ReplyWithNlmsgErr, NlmF::empty(), &[], |_| Ok(())) {
+        match self.request(Cmd::ReplyWithNlmsgErr, NlmF::empty(), vec![], |_| Ok(())) {
             Err(Error::Kernel(err)) => Ok(err),
             Err(err) => Err(err),
             Ok(()) => Err(Error::Protocol("a reply (expected an error)".into())),
@@ -405,8 +385,8 @@ impl Client {
 
     /// `CMD_SET_DUMP_COUNT` with an acknowledgment.
     pub fn set_dump_count(&mut self, count: u32) -> Result<()> {
-        let attr = [(Attr::Count, Buffer::from(count.to_ne_bytes().to_vec()))];
-        self.request(Cmd::SetDumpCount, NlmF::ACK, &attr, |_| {
+        let attr = nlattr(Attr::Count, count);
+        self.request(Cmd::SetDumpCount, NlmF::ACK, vec![attr], |_| {
             Err(Error::Protocol(
                 "a reply (expected an acknowledgment)".into(),
             ))
@@ -417,7 +397,7 @@ impl Client {
     pub fn stats(&mut self, dump: bool) -> Result<Vec<Stat>> {
         let flags = if dump { NlmF::DUMP } else { NlmF::empty() };
         let mut stats = Vec::new();
-        self.request(Cmd::GetStats, flags, &[], |msg| {
+        self.request(Cmd::GetStats, flags, vec![], |msg| {
             for attr in msg
                 .get_payload()
                 .map(|p| p.attrs().iter())
@@ -488,6 +468,16 @@ impl Client {
             ))),
         }
     }
+}
+
+/// One attribute, built with neli's builders (they fail only on a field left unset).
+fn nlattr<A: NlAttrType, P: Size + ToBytes>(ty: A, payload: P) -> Nlattr<A, Buffer> {
+    let ty = AttrTypeBuilder::default().nla_type(ty).build().unwrap();
+    NlattrBuilder::default()
+        .nla_type(ty)
+        .nla_payload(payload)
+        .build()
+        .unwrap()
 }
 
 /// An `NLMSG_ERROR` as this client reports it: errno, extack text, `EPERM` on its own.

@@ -43,7 +43,7 @@ fn request(
         .transpose()?;
     let genl = GenlmsghdrBuilder::default()
         .cmd(Cmd::Echo)
-        .version(1)
+        .version(nl_codec::uapi::GNL_FOOBAR_XMPL_FAMILY_VERSION as u8)
         .attrs(attrs.into_iter().collect::<GenlBuffer<_, _>>())
         .build()?;
     let recv =
@@ -87,7 +87,10 @@ fn run(args: &[String]) -> Result<(), BoxError> {
             println!("received: {}", reply.first().ok_or("no reply")?);
         }
         Some("bench") => {
-            let (iterations, count) = (flag("--iterations", 1000)?, flag("--count", 100_000)?);
+            let (iterations, count) = (
+                flag("--iterations", 1000)?,
+                flag("--count", *gnl_rust::DUMP_COUNT.end())?,
+            );
             let mut ns = Vec::with_capacity(iterations as usize);
             for _ in 0..iterations {
                 let start = Instant::now();
