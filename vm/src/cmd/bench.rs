@@ -101,6 +101,14 @@ pub const CLIENTS: [&str; 4] = ["gnl-raw", "gnl-rust", "gnl-neli-baseline", "gnl
 /// does not put in the clients' directory (it is no client of the suite).
 const BASELINE: &str = "gnl-neli-baseline";
 
+/// Puts the baseline beside the clients.
+fn copy_baseline(bin_dir: &Path) -> Result<()> {
+    let built = project::root().join("target/release").join(BASELINE);
+    fs::copy(&built, bin_dir.join(BASELINE))
+        .with_context(|| format!("cannot copy {}", built.display()))?;
+    Ok(())
+}
+
 /// What the guest leaves in `target/lab/<kernel>/`.
 const RAW_FILE: &str = "bench-raw.json";
 
@@ -406,6 +414,7 @@ fn bench_dir() -> PathBuf {
 
 fn clients(args: &BenchArgs) -> Result<u8> {
     let prep = super::prepare(&args.vm)?;
+    copy_baseline(&prep.bin_dir)?;
     let plan = GuestPlan::new(args.quick);
     let versions = versions(&prep.sh);
     let dir = bench_dir();
@@ -799,9 +808,6 @@ fn lab(args: &BenchArgs) -> Result<u8> {
     let kernel_resolve = t.elapsed().as_secs_f64() / kernels.len().max(1) as f64;
     let t = Instant::now();
     let bin_dir = build::clients(&sh)?;
-    let baseline = project::root().join("target/release").join(BASELINE);
-    fs::copy(&baseline, bin_dir.join(BASELINE))
-        .with_context(|| format!("cannot copy {}", baseline.display()))?;
     let client_build = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let suite = build::suite(&sh)?;
