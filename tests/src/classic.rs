@@ -10,13 +10,13 @@ use std::process::Command;
 use crate::{lab, lines_text, run_command_with_stdin, section, shell_words, KernelLog, Outcome};
 
 /// Name of the module and of its `pr_fmt` prefix.
-pub const MODULE: &str = "nl_foobar_xmpl";
+pub const MODULE: &str = nl_codec::uapi::NL_FOOBAR_XMPL_NAME;
 
 /// The protocol number (`NETLINK_FOOBAR_XMPL` in `nl_foobar_xmpl.h`).
-pub const PROTOCOL: i32 = 28;
+pub const PROTOCOL: i32 = nl_codec::uapi::NETLINK_FOOBAR_XMPL;
 
 /// `NL_FOOBAR_XMPL_MSG_ECHO` (`NLMSG_MIN_TYPE`).
-pub const MSG_ECHO: u16 = 0x10;
+pub const MSG_ECHO: u16 = nl_codec::uapi::NL_FOOBAR_XMPL_MSG_ECHO;
 
 /// The clients that must behave identically.
 pub const CLIENTS: [&str; 2] = ["nl-rust", "nl-raw"];

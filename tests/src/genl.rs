@@ -6,81 +6,19 @@ use std::fmt::{self, Write as _};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-/// The UAPI of `userland/include/gnl_foobar_xmpl.h`, mirrored for crafted requests.
-pub mod uapi {
-    /// Family name.
-    pub const FAMILY_NAME: &str = "gnl_foobar_xmpl";
-    /// Family version, sent as the genl header's version.
-    pub const FAMILY_VERSION: u8 = 1;
-    /// Multicast group of events.
-    pub const MCGRP_EVENTS: &str = "events";
-    /// Longest `A_MSG`, without its NUL.
-    pub const MSG_MAX_LEN: usize = 255;
-    /// Bounds and default of `A_COUNT`.
-    pub const DUMP_COUNT_MIN: u32 = 1;
-    /// Upper bound of `A_COUNT`.
-    pub const DUMP_COUNT_MAX: u32 = 100_000;
-    /// Default dump length.
-    pub const DUMP_COUNT_DEFAULT: u32 = 3;
+/// The UAPI, generated from `userland/include/` by the codec crate.
+pub use nl_codec::uapi;
 
-    /// `GNL_FOOBAR_XMPL_A_MSG`: NUL-terminated string.
-    pub const A_MSG: u16 = 1;
-    /// `GNL_FOOBAR_XMPL_A_COUNT`: u32.
-    pub const A_COUNT: u16 = 2;
-    /// `GNL_FOOBAR_XMPL_A_INDEX`: u32.
-    pub const A_INDEX: u16 = 3;
-    /// `GNL_FOOBAR_XMPL_A_STAT_NAME`: NUL-terminated string.
-    pub const A_STAT_NAME: u16 = 4;
-    /// `GNL_FOOBAR_XMPL_A_STAT_VALUE`: u64.
-    pub const A_STAT_VALUE: u16 = 5;
-    /// `GNL_FOOBAR_XMPL_A_PAD`.
-    pub const A_PAD: u16 = 6;
-
-    /// `GNL_FOOBAR_XMPL_CMD_ECHO`.
-    pub const CMD_ECHO: u8 = 1;
-    /// `GNL_FOOBAR_XMPL_CMD_REPLY_WITH_NLMSG_ERR`.
-    pub const CMD_REPLY_WITH_NLMSG_ERR: u8 = 2;
-    /// `GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT`.
-    pub const CMD_SET_DUMP_COUNT: u8 = 3;
-    /// `GNL_FOOBAR_XMPL_CMD_GET_STATS`.
-    pub const CMD_GET_STATS: u8 = 4;
-}
-
-const NETLINK_GENERIC: i32 = 16;
-const SOL_NETLINK: i32 = 270;
-const NETLINK_ADD_MEMBERSHIP: i32 = 1;
-const NETLINK_CAP_ACK: i32 = 10;
-const NETLINK_EXT_ACK: i32 = 11;
-
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const GENL_ID_CTRL: u16 = 0x10;
-const CTRL_CMD_GETFAMILY: u8 = 3;
-const CTRL_ATTR_FAMILY_ID: u16 = 1;
-const CTRL_ATTR_FAMILY_NAME: u16 = 2;
-const CTRL_ATTR_MCAST_GROUPS: u16 = 7;
-const CTRL_ATTR_MCAST_GRP_NAME: u16 = 1;
-const CTRL_ATTR_MCAST_GRP_ID: u16 = 2;
-
-const NLMSGERR_ATTR_MSG: u16 = 1;
-const NLMSGERR_ATTR_OFFS: u16 = 2;
-const NLMSGERR_ATTR_MISS_TYPE: u16 = 5;
-const NLM_F_CAPPED: u16 = 0x100;
-const NLM_F_ACK_TLVS: u16 = 0x200;
-
-/// `NLM_F_REQUEST`.
-pub const NLM_F_REQUEST: u16 = 1;
-/// `NLM_F_ACK`.
-pub const NLM_F_ACK: u16 = 4;
-/// `NLM_F_DUMP` (`NLM_F_ROOT | NLM_F_MATCH`).
-pub const NLM_F_DUMP: u16 = 0x300;
-
-const NLMSG_HDRLEN: usize = 16;
-const GENL_HDRLEN: usize = 4;
-
-fn align4(n: usize) -> usize {
-    (n + 3) & !3
-}
+use nl_codec::{
+    align4, attrs, cstr, u32_at, CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME,
+    CTRL_ATTR_MCAST_GROUPS, CTRL_ATTR_MCAST_GRP_ID, CTRL_ATTR_MCAST_GRP_NAME, CTRL_CMD_GETFAMILY,
+    F_ACK_TLVS as NLM_F_ACK_TLVS, F_CAPPED as NLM_F_CAPPED, GENL_HDRLEN, GENL_ID_CTRL,
+    HDRLEN as NLMSG_HDRLEN, NETLINK_ADD_MEMBERSHIP, NETLINK_CAP_ACK, NETLINK_EXT_ACK,
+    NETLINK_GENERIC, NLMSGERR_ATTR_MISS_TYPE, NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS, NLMSG_DONE,
+    NLMSG_ERROR, SOL_NETLINK,
+};
+/// `NLM_F_REQUEST`, `NLM_F_ACK`, `NLM_F_DUMP`, from the codec.
+pub use nl_codec::{F_ACK as NLM_F_ACK, F_DUMP as NLM_F_DUMP, F_REQUEST as NLM_F_REQUEST};
 
 /// One attribute, its payload given byte by byte (so it can be wrong on purpose).
 #[derive(Debug, Clone)]
@@ -140,31 +78,20 @@ impl Attr {
     }
 }
 
-/// Parses a stream of attributes; stops at the first malformed one.
-pub fn parse_attrs(mut data: &[u8]) -> Vec<(u16, Vec<u8>)> {
-    let mut attrs = Vec::new();
-    while data.len() >= 4 {
-        let len = u16::from_ne_bytes([data[0], data[1]]) as usize;
-        let kind = u16::from_ne_bytes([data[2], data[3]]) & 0x3fff;
-        if len < 4 || len > data.len() {
-            break;
-        }
-        attrs.push((kind, data[4..len].to_vec()));
-        data = &data[align4(len).min(data.len())..];
-    }
-    attrs
+/// Parses a stream of attributes; stops at the first malformed one (the codec's parser).
+pub fn parse_attrs(data: &[u8]) -> Vec<(u16, Vec<u8>)> {
+    attrs(data)
+        .into_iter()
+        .map(|(k, v)| (k, v.to_vec()))
+        .collect()
 }
 
 fn attr_u32(payload: &[u8]) -> Option<u32> {
-    Some(u32::from_ne_bytes(payload.get(..4)?.try_into().ok()?))
+    u32_at(payload, 0)
 }
 
 fn attr_str(payload: &[u8]) -> String {
-    let end = payload
-        .iter()
-        .position(|&b| b == 0)
-        .unwrap_or(payload.len());
-    String::from_utf8_lossy(&payload[..end]).into_owned()
+    cstr(payload)
 }
 
 /// `strerror(errno)`, the C library's text (the clients print the same).
@@ -272,15 +199,15 @@ impl fmt::Display for Message {
 fn render_attr(kind: u16, payload: &[u8]) -> String {
     use uapi::*;
     match (kind, payload.len()) {
-        (A_MSG, _) => format!("MSG {:?}", attr_str(payload)),
-        (A_STAT_NAME, _) => format!("STAT_NAME {:?}", attr_str(payload)),
-        (A_COUNT, 4) => format!("COUNT {}", attr_u32(payload).unwrap()),
-        (A_INDEX, 4) => format!("INDEX {}", attr_u32(payload).unwrap()),
-        (A_STAT_VALUE, 8) => format!(
+        (GNL_FOOBAR_XMPL_A_MSG, _) => format!("MSG {:?}", attr_str(payload)),
+        (GNL_FOOBAR_XMPL_A_STAT_NAME, _) => format!("STAT_NAME {:?}", attr_str(payload)),
+        (GNL_FOOBAR_XMPL_A_COUNT, 4) => format!("COUNT {}", attr_u32(payload).unwrap()),
+        (GNL_FOOBAR_XMPL_A_INDEX, 4) => format!("INDEX {}", attr_u32(payload).unwrap()),
+        (GNL_FOOBAR_XMPL_A_STAT_VALUE, 8) => format!(
             "STAT_VALUE {}",
             u64::from_ne_bytes(payload.try_into().unwrap())
         ),
-        (A_PAD, _) => "PAD".to_owned(),
+        (GNL_FOOBAR_XMPL_A_PAD, _) => "PAD".to_owned(),
         _ => format!("attr {kind} {payload:02x?}"),
     }
 }
@@ -497,7 +424,13 @@ impl GenlSocket {
         cmd: u8,
         attrs: &[Attr],
     ) -> io::Result<Vec<Message>> {
-        self.request_with_version(family, flags, cmd, uapi::FAMILY_VERSION, attrs)
+        self.request_with_version(
+            family,
+            flags,
+            cmd,
+            uapi::GNL_FOOBAR_XMPL_FAMILY_VERSION as u8,
+            attrs,
+        )
     }
 
     /// [`GenlSocket::request`] with any genl header version.
@@ -590,9 +523,14 @@ impl GenlSocket {
 
     /// Resolves the module's family; panics when it is not registered.
     pub fn module_family(&mut self) -> Family {
-        self.family(uapi::FAMILY_NAME)
+        self.family(uapi::GNL_FOOBAR_XMPL_FAMILY_NAME)
             .expect("CTRL_CMD_GETFAMILY")
-            .unwrap_or_else(|| panic!("family {} is not registered", uapi::FAMILY_NAME))
+            .unwrap_or_else(|| {
+                panic!(
+                    "family {} is not registered",
+                    uapi::GNL_FOOBAR_XMPL_FAMILY_NAME
+                )
+            })
     }
 }
 

@@ -9,6 +9,7 @@ use genl_lab_tests::{
 };
 
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn bench_output_shape() {
     let _lock = serial();
     ensure_loaded();

@@ -7,6 +7,7 @@ use genl_lab_tests::{lines_text, section, serial, snapshot, KernelLog};
 const REQUEST_ACK: u16 = libc::NLM_F_REQUEST as u16 | libc::NLM_F_ACK as u16;
 
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_not_loaded() {
     let _lock = serial();
     classic::ensure_unloaded();
@@ -14,6 +15,7 @@ fn classic_not_loaded() {
 }
 
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_send() {
     let _lock = serial();
     classic::ensure_loaded();
@@ -24,6 +26,7 @@ fn classic_send() {
 }
 
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_send_with_ack() {
     let _lock = serial();
     classic::ensure_loaded();
@@ -31,6 +34,7 @@ fn classic_send_with_ack() {
 }
 
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_send_empty_and_longest() {
     let _lock = serial();
     classic::ensure_loaded();
@@ -42,6 +46,7 @@ fn classic_send_empty_and_longest() {
 
 /// 256 bytes: refused by the clients before anything is sent.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_send_too_long() {
     let _lock = serial();
     classic::ensure_loaded();
@@ -51,6 +56,7 @@ fn classic_send_too_long() {
 
 /// Lines of standard input, replies correlated by sequence number, printed in request order.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_session() {
     let _lock = serial();
     classic::ensure_loaded();
@@ -58,6 +64,7 @@ fn classic_session() {
 }
 
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_session_with_ack() {
     let _lock = serial();
     classic::ensure_loaded();
@@ -69,6 +76,7 @@ fn classic_session_with_ack() {
 
 /// Replies to the good lines come out before the error about the bad one.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_session_bad_lines() {
     let _lock = serial();
     classic::ensure_loaded();
@@ -82,6 +90,7 @@ fn classic_session_bad_lines() {
 
 /// A hundred requests in flight through one session: every reply comes back, in order.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_session_many() {
     let _lock = serial();
     classic::ensure_loaded();
@@ -105,6 +114,7 @@ fn classic_session_many() {
 /// What no client sends: the module must answer each with the right errno and never trust a
 /// length it did not check.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_malformed_datagrams() {
     let _lock = serial();
     classic::ensure_loaded();
@@ -165,6 +175,7 @@ fn classic_malformed_datagrams() {
 
 /// A second insmod fails cleanly (EEXIST) and leaves the loaded module working.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_load_twice() {
     let _lock = serial();
     classic::ensure_loaded();
@@ -186,6 +197,7 @@ fn classic_load_twice() {
 
 /// The last classic test (name order): unload, reload and unload, with the lines they log.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_zz_load_and_unload() {
     let _lock = serial();
     classic::ensure_loaded();

@@ -9,6 +9,7 @@ use genl_lab_tests::{
 };
 
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_default_count() {
     let _lock = serial();
     ensure_loaded();
@@ -16,6 +17,7 @@ fn dump_default_count() {
 }
 
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_count_1() {
     let _lock = serial();
     ensure_loaded();
@@ -23,6 +25,7 @@ fn dump_count_1() {
 }
 
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_count_7() {
     let _lock = serial();
     ensure_loaded();
@@ -31,12 +34,13 @@ fn dump_count_7() {
 
 /// The largest dump, complete and in order: checked line by line, summarised in the snapshot.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_count_100000() {
     let _lock = serial();
     ensure_loaded();
-    let max = uapi::DUMP_COUNT_MAX.to_string();
+    let max = uapi::GNL_FOOBAR_XMPL_DUMP_COUNT_MAX.to_string();
     let doc = clients(&["dump", "--count", &max]);
-    let expected: String = (0..uapi::DUMP_COUNT_MAX)
+    let expected: String = (0..uapi::GNL_FOOBAR_XMPL_DUMP_COUNT_MAX)
         .map(|i| format!("  {i}: message {} of {max}\n", i + 1))
         .chain(std::iter::once(format!("  received {max} messages\n")))
         .collect();
@@ -65,6 +69,7 @@ fn dump_count_100000() {
 
 /// Out-of-range counts are bad arguments (exit 2); the wording is each client's own.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_count_out_of_range_client_side() {
     let _lock = serial();
     ensure_loaded();
@@ -83,16 +88,17 @@ fn dump_count_out_of_range_client_side() {
 
 /// The module enforces the bounds too: a crafted dump with `A_COUNT` 0 or 100001.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_count_out_of_range_kernel_side() {
     let _lock = serial();
     ensure_loaded();
     let mut doc = String::new();
-    for count in [0, uapi::DUMP_COUNT_MAX + 1] {
+    for count in [0, uapi::GNL_FOOBAR_XMPL_DUMP_COUNT_MAX + 1] {
         doc += &crafted(
             &format!("CMD_ECHO dump, A_COUNT {count}"),
             NLM_F_DUMP,
-            uapi::CMD_ECHO,
-            &[Attr::u32(uapi::A_COUNT, count)],
+            uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+            &[Attr::u32(uapi::GNL_FOOBAR_XMPL_A_COUNT, count)],
         );
     }
     snapshot!(doc);
@@ -100,32 +106,35 @@ fn dump_count_out_of_range_kernel_side() {
 
 /// What the clients build, crafted: each message carries `A_INDEX` and `A_MSG`.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_crafted() {
     let _lock = serial();
     ensure_loaded();
     snapshot!(crafted(
         "CMD_ECHO dump, no attribute",
         NLM_F_DUMP,
-        uapi::CMD_ECHO,
+        uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
         &[]
     ));
 }
 
 /// The original example's clients send `A_MSG` with their dump request: accepted and ignored.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_crafted_with_msg_like_the_original_example() {
     let _lock = serial();
     ensure_loaded();
     snapshot!(crafted(
         "CMD_ECHO dump, A_MSG \"ignored\"",
         NLM_F_DUMP,
-        uapi::CMD_ECHO,
-        &[Attr::string(uapi::A_MSG, "ignored")]
+        uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+        &[Attr::string(uapi::GNL_FOOBAR_XMPL_A_MSG, "ignored")]
     ));
 }
 
 /// `set-dump-count` changes what a dump without `--count` delivers.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_after_set_dump_count() {
     let _lock = serial();
     ensure_loaded();
@@ -139,6 +148,7 @@ fn dump_after_set_dump_count() {
 /// A dump of 100000 messages whose reader reads one datagram and closes its socket: the module
 /// ends the dump, releases its module reference and goes on answering.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_interrupted_by_closing_the_socket() {
     let _lock = serial();
     ensure_loaded();
@@ -150,9 +160,12 @@ fn dump_interrupted_by_closing_the_socket() {
             .send(
                 family.id,
                 NLM_F_DUMP,
-                uapi::CMD_ECHO,
-                uapi::FAMILY_VERSION,
-                &[Attr::u32(uapi::A_COUNT, uapi::DUMP_COUNT_MAX)],
+                uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+                uapi::GNL_FOOBAR_XMPL_FAMILY_VERSION as u8,
+                &[Attr::u32(
+                    uapi::GNL_FOOBAR_XMPL_A_COUNT,
+                    uapi::GNL_FOOBAR_XMPL_DUMP_COUNT_MAX,
+                )],
             )
             .expect("send the dump request");
         let first = socket.recv().expect("the dump's first datagram");
@@ -160,7 +173,7 @@ fn dump_interrupted_by_closing_the_socket() {
             matches!(
                 first.first(),
                 Some(Message::Genl {
-                    cmd: uapi::CMD_ECHO,
+                    cmd: uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
                     ..
                 })
             ),
@@ -182,7 +195,7 @@ fn dump_interrupted_by_closing_the_socket() {
         .map(|c| c[1].parse().unwrap())
         .collect();
     assert!(
-        matches!(sent.as_slice(), [n] if *n > 0 && *n < uapi::DUMP_COUNT_MAX),
+        matches!(sent.as_slice(), [n] if *n > 0 && *n < uapi::GNL_FOOBAR_XMPL_DUMP_COUNT_MAX),
         "the module must log one abort, after some but not all messages: {lines:#?}"
     );
     let mut doc =
@@ -191,8 +204,8 @@ fn dump_interrupted_by_closing_the_socket() {
     doc += &crafted(
         "CMD_ECHO, A_MSG \"still there\"",
         0,
-        uapi::CMD_ECHO,
-        &[Attr::string(uapi::A_MSG, "still there")],
+        uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+        &[Attr::string(uapi::GNL_FOOBAR_XMPL_A_MSG, "still there")],
     );
     let mut settings = insta_settings();
     settings.add_filter(r"aborted after \d+", "aborted after [N]");

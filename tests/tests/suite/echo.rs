@@ -4,6 +4,7 @@ use genl_lab_tests::genl::{uapi, Attr};
 use genl_lab_tests::{clients, crafted, ensure_loaded, serial, snapshot};
 
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn echo_default_message() {
     let _lock = serial();
     ensure_loaded();
@@ -11,6 +12,7 @@ fn echo_default_message() {
 }
 
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn echo_message() {
     let _lock = serial();
     ensure_loaded();
@@ -18,6 +20,7 @@ fn echo_message() {
 }
 
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn echo_utf8_message() {
     let _lock = serial();
     ensure_loaded();
@@ -25,6 +28,7 @@ fn echo_utf8_message() {
 }
 
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn echo_empty_message() {
     let _lock = serial();
     ensure_loaded();
@@ -33,22 +37,24 @@ fn echo_empty_message() {
 
 /// 255 bytes, the longest message the contract allows.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn echo_longest_message() {
     let _lock = serial();
     ensure_loaded();
-    let msg = "x".repeat(uapi::MSG_MAX_LEN);
+    let msg = "x".repeat(uapi::GNL_FOOBAR_XMPL_MSG_MAX_LEN as usize);
     snapshot!(clients(&["echo", &msg]));
 }
 
 /// What the clients build, crafted: the reply is command 1 carrying the same `A_MSG`.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn echo_crafted() {
     let _lock = serial();
     ensure_loaded();
     snapshot!(crafted(
         "CMD_ECHO, A_MSG \"hello\"",
         0,
-        uapi::CMD_ECHO,
-        &[Attr::string(uapi::A_MSG, "hello")]
+        uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+        &[Attr::string(uapi::GNL_FOOBAR_XMPL_A_MSG, "hello")]
     ));
 }

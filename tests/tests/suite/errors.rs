@@ -11,6 +11,7 @@ use genl_lab_tests::{
 
 /// Every operation of every client with no family registered: exit 3 and the hint to insmod.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn module_not_loaded() {
     let _lock = serial();
     ensure_unloaded();
@@ -33,6 +34,7 @@ fn module_not_loaded() {
 /// `CMD_REPLY_WITH_NLMSG_ERR` is always answered with -EINVAL and an extack message; for the
 /// clients that is the expected answer (exit 0).
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn error_command() {
     let _lock = serial();
     ensure_loaded();
@@ -40,7 +42,7 @@ fn error_command() {
     doc += &crafted(
         "CMD_REPLY_WITH_NLMSG_ERR",
         0,
-        uapi::CMD_REPLY_WITH_NLMSG_ERR,
+        uapi::GNL_FOOBAR_XMPL_CMD_REPLY_WITH_NLMSG_ERR,
         &[],
     );
     snapshot!(doc);
@@ -48,11 +50,12 @@ fn error_command() {
 
 /// Commands the family does not have: 0 (`CMD_UNSPEC`), the first after `CMD_MAX`, and 255.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn unknown_command() {
     let _lock = serial();
     ensure_loaded();
     let mut doc = String::new();
-    for cmd in [0, uapi::CMD_GET_STATS + 1, 255] {
+    for cmd in [0, uapi::GNL_FOOBAR_XMPL_CMD_GET_STATS + 1, 255] {
         doc += &crafted(&format!("command {cmd}"), 0, cmd, &[]);
         doc += &crafted(&format!("command {cmd} dump"), NLM_F_DUMP, cmd, &[]);
     }
@@ -63,17 +66,23 @@ fn unknown_command() {
 /// `A_COUNT`. The extack's missing-attribute type exists from Linux 6.0 on: asserted here, not
 /// snapshotted, so that one snapshot serves every kernel.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn missing_attribute() {
     let _lock = serial();
     ensure_loaded();
     let mut doc = String::new();
     let cases = [
-        ("CMD_ECHO without A_MSG", 0, uapi::CMD_ECHO, uapi::A_MSG),
+        (
+            "CMD_ECHO without A_MSG",
+            0,
+            uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+            uapi::GNL_FOOBAR_XMPL_A_MSG,
+        ),
         (
             "CMD_SET_DUMP_COUNT without A_COUNT",
             NLM_F_ACK,
-            uapi::CMD_SET_DUMP_COUNT,
-            uapi::A_COUNT,
+            uapi::GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT,
+            uapi::GNL_FOOBAR_XMPL_A_COUNT,
         ),
     ];
     for (what, flags, cmd, attr) in cases {
@@ -92,10 +101,11 @@ fn missing_attribute() {
 
 /// A message of 256 bytes: every client refuses it before sending (exit 2, shared text).
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn message_too_long_client_side() {
     let _lock = serial();
     ensure_loaded();
-    let msg = "x".repeat(uapi::MSG_MAX_LEN + 1);
+    let msg = "x".repeat((uapi::GNL_FOOBAR_XMPL_MSG_MAX_LEN as usize) + 1);
     let mut doc = clients(&["echo", &msg]);
     // Bytes, not characters: 128 two-byte characters are 256 bytes.
     doc += &clients(&["echo", &"é".repeat(128)]);
@@ -104,17 +114,18 @@ fn message_too_long_client_side() {
 
 /// The same messages crafted, past the clients' check: the module's policy rejects them.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn message_too_long_kernel_side() {
     let _lock = serial();
     ensure_loaded();
     let mut doc = String::new();
-    for len in [uapi::MSG_MAX_LEN + 1, 1000] {
+    for len in [(uapi::GNL_FOOBAR_XMPL_MSG_MAX_LEN as usize) + 1, 1000] {
         let msg = "x".repeat(len);
         doc += &crafted(
             &format!("CMD_ECHO, A_MSG of {len} bytes"),
             0,
-            uapi::CMD_ECHO,
-            &[Attr::string(uapi::A_MSG, &msg)],
+            uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+            &[Attr::string(uapi::GNL_FOOBAR_XMPL_A_MSG, &msg)],
         );
     }
     snapshot!(doc);
@@ -122,6 +133,7 @@ fn message_too_long_kernel_side() {
 
 /// Attributes of the wrong type or size, and attributes the operation does not take.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn wrong_attribute_type_or_size() {
     let _lock = serial();
     ensure_loaded();
@@ -129,64 +141,73 @@ fn wrong_attribute_type_or_size() {
         (
             "CMD_ECHO, A_MSG without its NUL",
             0,
-            uapi::CMD_ECHO,
-            vec![Attr::raw(uapi::A_MSG, b"hello".to_vec())],
+            uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+            vec![Attr::raw(uapi::GNL_FOOBAR_XMPL_A_MSG, b"hello".to_vec())],
         ),
         (
             "CMD_ECHO, A_MSG empty (no byte at all)",
             0,
-            uapi::CMD_ECHO,
-            vec![Attr::raw(uapi::A_MSG, Vec::new())],
+            uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+            vec![Attr::raw(uapi::GNL_FOOBAR_XMPL_A_MSG, Vec::new())],
         ),
         (
             "CMD_ECHO dump, A_COUNT as u16",
             NLM_F_DUMP,
-            uapi::CMD_ECHO,
-            vec![Attr::u16(uapi::A_COUNT, 5)],
+            uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+            vec![Attr::u16(uapi::GNL_FOOBAR_XMPL_A_COUNT, 5)],
         ),
         (
             "CMD_ECHO dump, A_COUNT as u64",
             NLM_F_DUMP,
-            uapi::CMD_ECHO,
-            vec![Attr::u64(uapi::A_COUNT, 5)],
+            uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+            vec![Attr::u64(uapi::GNL_FOOBAR_XMPL_A_COUNT, 5)],
         ),
         (
             "CMD_SET_DUMP_COUNT, A_COUNT as u8",
             NLM_F_ACK,
-            uapi::CMD_SET_DUMP_COUNT,
-            vec![Attr::raw(uapi::A_COUNT, vec![5])],
+            uapi::GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT,
+            vec![Attr::raw(uapi::GNL_FOOBAR_XMPL_A_COUNT, vec![5])],
         ),
         (
             "CMD_SET_DUMP_COUNT, A_COUNT 0",
             NLM_F_ACK,
-            uapi::CMD_SET_DUMP_COUNT,
-            vec![Attr::u32(uapi::A_COUNT, 0)],
+            uapi::GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT,
+            vec![Attr::u32(uapi::GNL_FOOBAR_XMPL_A_COUNT, 0)],
         ),
         (
             "CMD_SET_DUMP_COUNT, A_COUNT 100001",
             NLM_F_ACK,
-            uapi::CMD_SET_DUMP_COUNT,
-            vec![Attr::u32(uapi::A_COUNT, uapi::DUMP_COUNT_MAX + 1)],
+            uapi::GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT,
+            vec![Attr::u32(
+                uapi::GNL_FOOBAR_XMPL_A_COUNT,
+                uapi::GNL_FOOBAR_XMPL_DUMP_COUNT_MAX + 1,
+            )],
         ),
         (
             "CMD_ECHO, A_MSG and an unknown attribute 42",
             0,
-            uapi::CMD_ECHO,
-            vec![Attr::string(uapi::A_MSG, "hi"), Attr::u32(42, 1)],
+            uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+            vec![
+                Attr::string(uapi::GNL_FOOBAR_XMPL_A_MSG, "hi"),
+                Attr::u32(42, 1),
+            ],
         ),
         (
             "CMD_ECHO, A_MSG and A_COUNT (doit and dumpit share a policy: ignored)",
             0,
-            uapi::CMD_ECHO,
-            vec![Attr::string(uapi::A_MSG, "hi"), Attr::u32(uapi::A_COUNT, 1)],
+            uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+            vec![
+                Attr::string(uapi::GNL_FOOBAR_XMPL_A_MSG, "hi"),
+                Attr::u32(uapi::GNL_FOOBAR_XMPL_A_COUNT, 1),
+            ],
         ),
         (
             "CMD_ECHO, A_MSG twice (the last one counts)",
             0,
-            uapi::CMD_ECHO,
+            uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
             vec![
-                Attr::string(uapi::A_MSG, "first"),
-                Attr::string(uapi::A_MSG, "second"),
+                Attr::string(uapi::GNL_FOOBAR_XMPL_A_MSG, "first"),
+                Attr::string(uapi::GNL_FOOBAR_XMPL_A_MSG, "second"),
             ],
         ),
     ];
@@ -200,6 +221,7 @@ fn wrong_attribute_type_or_size() {
 /// Arguments no client accepts: exit 2, each client's own wording (INTERFACE.md shares only the
 /// exit code), always `error: ` first and a pointer to `--help`.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn bad_arguments() {
     let _lock = serial();
     ensure_loaded();
@@ -238,6 +260,7 @@ fn bad_arguments() {
 /// No subcommand at all is a bad argument too: exit 2 and one `error: ` line, not the usage
 /// (INTERFACE.md: every error is one line on standard error starting with `error: `).
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn no_arguments() {
     let _lock = serial();
     let (code, outcomes) = exit_code_of_all(&[]);
@@ -259,6 +282,7 @@ fn no_arguments() {
 
 /// `--help` and `-h`: usage on standard output, exit 0 (the text is each client's own).
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn help() {
     let _lock = serial();
     for flag in ["--help", "-h"] {

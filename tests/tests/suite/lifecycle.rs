@@ -10,6 +10,7 @@ use genl_lab_tests::{
 
 /// insmod then rmmod: what the module logs, and that the clients work between the two.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn load_and_unload() {
     let _lock = serial();
     ensure_unloaded();
@@ -33,6 +34,7 @@ fn load_and_unload() {
 /// A second insmod fails with EEXIST (insmod's exit code and message, and the raw
 /// `finit_module` errno) and leaves the loaded module working.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn load_twice_fails_cleanly() {
     let _lock = serial();
     ensure_loaded();

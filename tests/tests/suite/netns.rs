@@ -4,6 +4,7 @@
 use genl_lab_tests::{clients, fresh_module, scenario, serial, snapshot, User};
 
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn state_is_per_network_namespace() {
     let _lock = serial();
     fresh_module();

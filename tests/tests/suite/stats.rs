@@ -10,20 +10,28 @@ fn workload() {
     let mut socket = GenlSocket::open().expect("socket");
     let family = socket.module_family();
     let requests: [(u16, u8, Vec<Attr>); 6] = [
-        (0, uapi::CMD_ECHO, vec![Attr::string(uapi::A_MSG, "one")]),
-        (0, uapi::CMD_ECHO, vec![Attr::string(uapi::A_MSG, "two")]),
+        (
+            0,
+            uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+            vec![Attr::string(uapi::GNL_FOOBAR_XMPL_A_MSG, "one")],
+        ),
+        (
+            0,
+            uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+            vec![Attr::string(uapi::GNL_FOOBAR_XMPL_A_MSG, "two")],
+        ),
         (
             NLM_F_DUMP,
-            uapi::CMD_ECHO,
-            vec![Attr::u32(uapi::A_COUNT, 4)],
+            uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+            vec![Attr::u32(uapi::GNL_FOOBAR_XMPL_A_COUNT, 4)],
         ),
-        (0, uapi::CMD_REPLY_WITH_NLMSG_ERR, vec![]),
+        (0, uapi::GNL_FOOBAR_XMPL_CMD_REPLY_WITH_NLMSG_ERR, vec![]),
         (
             NLM_F_ACK,
-            uapi::CMD_SET_DUMP_COUNT,
-            vec![Attr::u32(uapi::A_COUNT, 3)],
+            uapi::GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT,
+            vec![Attr::u32(uapi::GNL_FOOBAR_XMPL_A_COUNT, 3)],
         ),
-        (0, uapi::CMD_ECHO, vec![]),
+        (0, uapi::GNL_FOOBAR_XMPL_CMD_ECHO, vec![]),
     ];
     for (flags, cmd, attrs) in requests {
         socket
@@ -33,12 +41,14 @@ fn workload() {
 }
 
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn stats_after_workload() {
     let _lock = serial();
     snapshot!(scenario_with(&["stats"], User::Root, workload));
 }
 
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn stats_dump_after_workload() {
     let _lock = serial();
     snapshot!(scenario_with(&["stats", "--dump"], User::Root, workload));
@@ -46,16 +56,23 @@ fn stats_dump_after_workload() {
 
 /// A fresh module's counters, doit and dump, crafted.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn stats_fresh_module_crafted() {
     let _lock = serial();
     fresh_module();
-    let mut doc = crafted("CMD_GET_STATS", 0, uapi::CMD_GET_STATS, &[]);
-    doc += &crafted("CMD_GET_STATS dump", NLM_F_DUMP, uapi::CMD_GET_STATS, &[]);
+    let mut doc = crafted("CMD_GET_STATS", 0, uapi::GNL_FOOBAR_XMPL_CMD_GET_STATS, &[]);
+    doc += &crafted(
+        "CMD_GET_STATS dump",
+        NLM_F_DUMP,
+        uapi::GNL_FOOBAR_XMPL_CMD_GET_STATS,
+        &[],
+    );
     snapshot!(doc);
 }
 
 /// doit and dump print the same counters.
 #[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn stats_doit_and_dump_agree() {
     let _lock = serial();
     fresh_module();

@@ -93,7 +93,21 @@ impl GuestPlan {
 }
 
 /// The clients, the C raw-socket one first: it is the reference the others are compared with.
-pub const CLIENTS: [&str; 3] = ["gnl-raw", "gnl-rust", "gnl-libnl"];
+/// `gnl-neli-baseline` is the plainest neli client (router, `resolve_genl_family`): what neli
+/// costs before `gnl-rust` does anything about it.
+pub const CLIENTS: [&str; 4] = ["gnl-raw", "gnl-rust", "gnl-neli-baseline", "gnl-libnl"];
+
+/// The baseline is a second binary of the gnl-rust package, which `build::clients` builds but
+/// does not put in the clients' directory (it is no client of the suite).
+const BASELINE: &str = "gnl-neli-baseline";
+
+/// Puts the baseline beside the clients.
+fn copy_baseline(bin_dir: &Path) -> Result<()> {
+    let built = project::root().join("target/release").join(BASELINE);
+    fs::copy(&built, bin_dir.join(BASELINE))
+        .with_context(|| format!("cannot copy {}", built.display()))?;
+    Ok(())
+}
 
 /// What the guest leaves in `target/lab/<kernel>/`.
 const RAW_FILE: &str = "bench-raw.json";
@@ -400,6 +414,7 @@ fn bench_dir() -> PathBuf {
 
 fn clients(args: &BenchArgs) -> Result<u8> {
     let prep = super::prepare(&args.vm)?;
+    copy_baseline(&prep.bin_dir)?;
     let plan = GuestPlan::new(args.quick);
     let versions = versions(&prep.sh);
     let dir = bench_dir();

@@ -24,10 +24,11 @@ use crate::nl::{self, Family, Msg, Sock, F_ACK, F_DUMP, F_MULTI, F_REQUEST, HDRL
 /// How long one answer may take (TCG guests are slow, dumps of 100000 messages slower).
 const ANSWER_TIMEOUT_MS: i32 = 30_000;
 
-const CMD_ECHO: u8 = 1;
-const CMD_SET_DUMP_COUNT: u8 = 3;
-const A_MSG: u16 = 1;
-const A_COUNT: u16 = 2;
+use nl_codec::uapi::{
+    GNL_FOOBAR_XMPL_A_COUNT as A_COUNT, GNL_FOOBAR_XMPL_A_MSG as A_MSG,
+    GNL_FOOBAR_XMPL_CMD_ECHO as CMD_ECHO, GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT as CMD_SET_DUMP_COUNT,
+    GNL_FOOBAR_XMPL_DUMP_COUNT_MAX, GNL_FOOBAR_XMPL_DUMP_COUNT_MIN,
+};
 /// A generic netlink family id no family has (ids are allocated from 16 up).
 const NO_SUCH_FAMILY: u16 = 0xfffe;
 
@@ -259,7 +260,9 @@ pub fn check_event(fam: Family, m: &Msg) -> Result<(), String> {
             Ok(())
         }
         (CMD_SET_DUMP_COUNT, [(A_COUNT, v)])
-            if v.len() == 4 && (1..=100_000).contains(&nl::u32_at(v, 0).unwrap()) =>
+            if v.len() == 4
+                && (GNL_FOOBAR_XMPL_DUMP_COUNT_MIN..=GNL_FOOBAR_XMPL_DUMP_COUNT_MAX)
+                    .contains(&nl::u32_at(v, 0).unwrap()) =>
         {
             Ok(())
         }

@@ -6,7 +6,7 @@
 //! requests on each fuzzing socket (the interleaving of the sockets is up to the scheduler).
 
 mod fuzz;
-mod nl;
+use nl_codec as nl;
 mod privileges;
 mod stress;
 mod unload;
@@ -100,7 +100,7 @@ pub fn classic_echo(text: &[u8]) -> Result<(), String> {
 fn family() -> Result<nl::Family, String> {
     unload::load_all()?;
     let sock = nl::Sock::open(nl::NETLINK_GENERIC).map_err(|e| e.to_string())?;
-    nl::resolve(&sock, "gnl_foobar_xmpl")
+    nl::resolve(&sock, nl::uapi::GNL_FOOBAR_XMPL_FAMILY_NAME)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "family gnl_foobar_xmpl is not registered".into())
 }

@@ -91,7 +91,7 @@ pub fn probe(admin: bool, fresh: bool) -> Result<(), String> {
     let sock = Sock::open(nl::NETLINK_GENERIC).map_err(|e| e.to_string())?;
     sock.set_netlink(nl::NETLINK_EXT_ACK, 1)
         .map_err(|e| e.to_string())?;
-    let fam = nl::resolve(&sock, "gnl_foobar_xmpl")
+    let fam = nl::resolve(&sock, nl::uapi::GNL_FOOBAR_XMPL_FAMILY_NAME)
         .map_err(|e| e.to_string())?
         .ok_or("the family is not visible here")?;
     let (uid, cap) = (unsafe { libc::geteuid() }, has_net_admin());
@@ -214,7 +214,7 @@ fn run_probe(problems: &mut Vec<String>, label: &str, wrapper: &[&str], admin: b
 pub fn run() -> Vec<String> {
     let mut problems = Vec::new();
     let sock = Sock::open(nl::NETLINK_GENERIC).expect("socket");
-    let Ok(Some(fam)) = nl::resolve(&sock, "gnl_foobar_xmpl") else {
+    let Ok(Some(fam)) = nl::resolve(&sock, nl::uapi::GNL_FOOBAR_XMPL_FAMILY_NAME) else {
         return vec!["the family is not registered".into()];
     };
     // A recognisable default in the initial namespace, that nobody below may change.

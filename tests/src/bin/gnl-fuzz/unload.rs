@@ -129,7 +129,7 @@ fn hammer(id: u64, stop: &AtomicBool, c: &Counts) {
         let request = if classic {
             nl::message(nl::NLMSG_MIN_TYPE, F_REQUEST | nl::F_ACK, 9, b"hammer\0")
         } else {
-            let fam = match nl::resolve(&sock, "gnl_foobar_xmpl") {
+            let fam = match nl::resolve(&sock, nl::uapi::GNL_FOOBAR_XMPL_FAMILY_NAME) {
                 Ok(Some(f)) => f,
                 _ => {
                     c.absent.fetch_add(1, Ordering::Relaxed);
@@ -316,7 +316,7 @@ fn one_cycle() -> Result<(), String> {
     load_all()?;
     let fam = {
         let s = Sock::open(nl::NETLINK_GENERIC).map_err(|e| e.to_string())?;
-        nl::resolve(&s, "gnl_foobar_xmpl")
+        nl::resolve(&s, nl::uapi::GNL_FOOBAR_XMPL_FAMILY_NAME)
             .map_err(|e| e.to_string())?
             .ok_or("family missing after insmod")?
     };
