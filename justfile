@@ -28,6 +28,10 @@ kernels *ARGS:
 lint *ARGS:
     cargo lab lint {{ARGS}}
 
+# Run a lab command inside the lab's image (podman or docker): `just container test --kernel 6.1`.
+container *ARGS:
+    vm/container {{ARGS}}
+
 # Review snapshot changes left by a failed run (accept or reject each).
 review:
     cargo insta review

@@ -142,6 +142,21 @@ fn sudo() -> &'static str {
     }
 }
 
+/// Set by the lab's image (Containerfile): everything must already be there.
+const IN_CONTAINER: &str = "GENL_LAB_IN_CONTAINER";
+
+/// Inside the lab's image nothing is ever installed: a missing tool is a bug in the image.
+fn refuse_in_container(what: &[&str]) -> Result<()> {
+    if std::env::var_os(IN_CONTAINER).is_some_and(|v| !v.is_empty() && v != "0") {
+        bail!(
+            "the lab's container image lacks {}: this is a bug in the image, not in your set-up; \
+             add it to the Containerfile, rebuild with `vm/container build --force`, and report it",
+            what.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Makes sure the VM tools are there: installs what is missing unless `no_install`, in which case
 /// it fails with the exact command to run.
 pub fn ensure(no_install: bool) -> Result<()> {
@@ -156,6 +171,11 @@ pub fn ensure(no_install: bool) -> Result<()> {
     if packages.is_empty() && !vng_missing {
         return Ok(());
     }
+    let mut what = packages.clone();
+    if vng_missing {
+        what.push("virtme-ng (vng)");
+    }
+    refuse_in_container(&what)?;
     let apt_cmd = format!(
         "{}apt-get install -y --no-install-recommends {}",
         sudo(),
@@ -310,6 +330,7 @@ pub fn ensure_lint(no_install: bool) -> Result<()> {
         return Ok(());
     }
     let packages: Vec<&str> = missing.iter().map(|(_, p, _)| *p).collect();
+    refuse_in_container(&packages)?;
     let apt_cmd = format!(
         "{}apt-get install -y --no-install-recommends {}",
         sudo(),

@@ -6,6 +6,7 @@ mod build;
 mod cmd;
 mod deps;
 mod health;
+mod junit;
 mod kernel;
 mod project;
 mod toolchain;

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::verdict::{overall_exit_code, summary_table};
-use crate::{build, VmArgs};
+use crate::{build, project, VmArgs};
 
 /// Arguments of `cargo lab fuzz`.
 #[derive(Args, Debug)]
@@ -66,6 +66,7 @@ pub fn run(args: &FuzzArgs) -> Result<u8> {
     }
     eprintln!();
     eprint!("{}", summary_table(&verdicts));
+    crate::junit::write_run(&project::lab_dir(), &verdicts)?;
     eprintln!("==> fuzz: seed {seed}");
     Ok(overall_exit_code(&verdicts))
 }

@@ -146,6 +146,7 @@ pub fn boot_guest(
     let (mut verdict, report) = verdict_and_report;
     verdict.seconds = start.elapsed().as_secs_f64();
     verdict.save()?;
+    crate::junit::write_kernel(&verdict)?;
     Ok(GuestRun {
         verdict,
         report,

@@ -36,6 +36,7 @@ pub fn run(args: &TestArgs) -> Result<u8> {
     }
     eprintln!();
     eprint!("{}", summary_table(&verdicts));
+    crate::junit::write_run(&project::lab_dir(), &verdicts)?;
     let passed: u32 = verdicts.iter().map(|v| v.passed).sum();
     let failed: u32 = verdicts.iter().map(|v| v.failed).sum();
     // The closing line in the form CI systems read: every test of every kernel.

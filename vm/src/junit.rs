@@ -1,0 +1,290 @@
+//! JUnit XML for CI test reports: `target/lab/<kernel>/junit.xml` per kernel, `target/lab/junit.xml`
+//! for the run; one test case per suite test (read from libtest's lines in the console log) and
+//! one for the kernel's verdict, so an unhealthy kernel or a failed boot is red in the report too.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::verdict::{Outcome, Verdict};
+
+/// The file name, in each kernel's directory and in `target/lab`.
+pub const JUNIT_XML: &str = "junit.xml";
+
+/// What one libtest line said about one test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Status {
+    Ok,
+    Failed(String),
+    Ignored,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Case {
+    name: String,
+    status: Status,
+}
+
+/// The tests libtest reported in `console`: `test NAME ... ok|FAILED|ignored`, each failure with its
+/// `---- NAME stdout ----` section.
+fn parse_cases(console: &str) -> Vec<Case> {
+    let mut cases: Vec<Case> = Vec::new();
+    for line in console.lines() {
+        let Some(rest) = line.trim_end().strip_prefix("test ") else {
+            continue;
+        };
+        let Some((name, result)) = rest.split_once(" ... ") else {
+            continue;
+        };
+        let status = match result {
+            "ok" => Status::Ok,
+            "FAILED" => Status::Failed(String::new()),
+            r if r.starts_with("ignored") => Status::Ignored,
+            _ => continue,
+        };
+        cases.push(Case {
+            name: name.to_owned(),
+            status,
+        });
+    }
+    // Attach each failure's output.
+    let mut current: Option<(String, String)> = None;
+    let mut sections: Vec<(String, String)> = Vec::new();
+    for line in console.lines() {
+        let line = line.trim_end();
+        if let Some(name) = line
+            .strip_prefix("---- ")
+            .and_then(|l| l.strip_suffix(" stdout ----"))
+        {
+            sections.extend(current.take());
+            current = Some((name.to_owned(), String::new()));
+        } else if line == "failures:" || line.starts_with("test result: ") {
+            sections.extend(current.take());
+        } else if let Some((_, text)) = current.as_mut() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    sections.extend(current);
+    for (name, text) in sections {
+        if let Some(case) = cases.iter_mut().find(|c| c.name == name) {
+            if let Status::Failed(out) = &mut case.status {
+                *out = text.trim_end().to_owned();
+            }
+        }
+    }
+    cases
+}
+
+/// Text safe inside XML 1.0: markup escaped, control characters (ANSI colours) dropped.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One `<testsuite>` element for one kernel's verdict and the tests in its console log.
+fn testsuite(verdict: &Verdict, console: &str) -> String {
+    let cases = parse_cases(console);
+    let kernel = escape(&verdict.kernel);
+    let verdict_failed = verdict.result != Outcome::Passed;
+    let failures = cases
+        .iter()
+        .filter(|c| matches!(c.status, Status::Failed(_)))
+        .count()
+        + usize::from(verdict_failed);
+    let skipped = cases.iter().filter(|c| c.status == Status::Ignored).count();
+    let mut xml = String::new();
+    let _ = writeln!(
+        xml,
+        "  <testsuite name=\"genl-lab {kernel}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" \
+         skipped=\"{skipped}\" time=\"{:.3}\">",
+        cases.len() + 1,
+        verdict.seconds
+    );
+    let _ = writeln!(
+        xml,
+        "    <properties>\n      <property name=\"kernel\" value=\"{kernel}\"/>\n      \
+         <property name=\"accel\" value=\"{}\"/>\n      <property name=\"logs\" value=\"{}\"/>\n    \
+         </properties>",
+        escape(&verdict.accel),
+        escape(&verdict.logs.display().to_string())
+    );
+    // The verdict: the kernel log's health, the boot, the build, the module unloading.
+    let _ = write!(
+        xml,
+        "    <testcase classname=\"{kernel}\" name=\"verdict\" time=\"{:.3}\"",
+        verdict.seconds
+    );
+    if verdict_failed {
+        let label = serde_json::to_value(verdict.result)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let _ = writeln!(
+            xml,
+            ">\n      <failure type=\"{label}\" message=\"{}\">exit {}: {}\nlogs: {}</failure>\n    \
+             </testcase>",
+            escape(&verdict.reason),
+            verdict.result.exit_code(),
+            escape(&verdict.reason),
+            escape(&verdict.logs.display().to_string())
+        );
+    } else {
+        xml.push_str("/>\n");
+    }
+    for case in &cases {
+        // `suite::echo::works` -> classname `6.1.suite::echo`, name `works`.
+        let (module, name) = case.name.rsplit_once("::").unwrap_or(("", &case.name));
+        let classname = if module.is_empty() {
+            kernel.clone()
+        } else {
+            format!("{kernel}.{}", escape(module))
+        };
+        let _ = write!(
+            xml,
+            "    <testcase classname=\"{classname}\" name=\"{}\"",
+            escape(name)
+        );
+        match &case.status {
+            Status::Ok => xml.push_str("/>\n"),
+            Status::Ignored => xml.push_str(">\n      <skipped/>\n    </testcase>\n"),
+            Status::Failed(out) => {
+                let first = out
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("failed");
+                let _ = writeln!(
+                    xml,
+                    ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                    escape(first),
+                    escape(out)
+                );
+            }
+        }
+    }
+    xml.push_str("  </testsuite>\n");
+    xml
+}
+
+fn document(suites: &[String]) -> String {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"genl-lab\">\n",
+    );
+    for s in suites {
+        xml.push_str(s);
+    }
+    xml.push_str("</testsuites>\n");
+    xml
+}
+
+fn suite_of(verdict: &Verdict) -> String {
+    let console =
+        std::fs::read_to_string(verdict.logs.join(crate::cmd::CONSOLE_LOG)).unwrap_or_default();
+    testsuite(verdict, &console)
+}
+
+/// Writes `junit.xml` next to the kernel's `summary.json`.
+pub fn write_kernel(verdict: &Verdict) -> Result<()> {
+    let path = verdict.logs.join(JUNIT_XML);
+    std::fs::write(&path, document(&[suite_of(verdict)]))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes `target/lab/junit.xml`: every kernel of the run, one `<testsuite>` each.
+pub fn write_run(lab_dir: &Path, verdicts: &[Verdict]) -> Result<()> {
+    let suites: Vec<String> = verdicts.iter().map(suite_of).collect();
+    let path = lab_dir.join(JUNIT_XML);
+    std::fs::create_dir_all(lab_dir)?;
+    std::fs::write(&path, document(&suites))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    const CONSOLE: &str = "\
+[    1.0] virtme-init: starting
+running 3 tests
+test suite::echo::works ... ok
+test suite::dump::counts ... FAILED
+test suite::slow ... ignored, needs KVM
+\u{1b}[0m
+failures:
+
+---- suite::dump::counts stdout ----
+assertion `left == right` failed: <3> & \"4\"
+  left: 3
+
+failures:
+    suite::dump::counts
+
+test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out
+";
+
+    fn verdict(result: Outcome) -> Verdict {
+        Verdict {
+            kernel: "6.1".into(),
+            accel: "tcg".into(),
+            result,
+            reason: if result == Outcome::Passed {
+                String::new()
+            } else {
+                "1 of 2 tests failed".into()
+            },
+            passed: 1,
+            failed: 1,
+            seconds: 12.5,
+            logs: PathBuf::from("target/lab/6.1"),
+        }
+    }
+
+    #[test]
+    fn libtest_lines_become_cases_with_their_output() {
+        let cases = parse_cases(CONSOLE);
+        assert_eq!(cases.len(), 3);
+        assert_eq!(cases[0].status, Status::Ok);
+        assert_eq!(cases[2].status, Status::Ignored);
+        let Status::Failed(out) = &cases[1].status else {
+            panic!("{cases:?}")
+        };
+        assert!(out.starts_with("assertion"), "{out}");
+        assert!(out.ends_with("left: 3"), "{out}");
+    }
+
+    #[test]
+    fn a_failed_verdict_is_a_failed_case_and_the_xml_is_escaped() {
+        let xml = document(&[testsuite(&verdict(Outcome::TestsFailed), CONSOLE)]);
+        assert!(
+            xml.contains("tests=\"4\" failures=\"2\" errors=\"0\" skipped=\"1\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("classname=\"6.1.suite::dump\" name=\"counts\""),
+            "{xml}"
+        );
+        assert!(xml.contains("&lt;3&gt; &amp; &quot;4&quot;"), "{xml}");
+        assert!(xml.contains("<failure type=\"tests-failed\""), "{xml}");
+        assert!(!xml.contains('\u{1b}'));
+        let passed = document(&[testsuite(&verdict(Outcome::Passed), "")]);
+        assert!(
+            passed.contains("name=\"verdict\" time=\"12.500\"/>"),
+            "{passed}"
+        );
+        assert!(passed.contains("tests=\"1\" failures=\"0\""), "{passed}");
+    }
+}
