@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -180,10 +181,38 @@ fn make(
     Ok(made)
 }
 
-/// A command run inside `root` with bubblewrap: the root read-only as `/`, the kernel's files
-/// read-only and `build` (if any) writable at their own paths, no network, a private /tmp and
-/// /proc (objtool reads it).
+/// Whether bubblewrap can make its namespaces here. Inside a container (no user namespaces, no
+/// CAP_SYS_ADMIN) it cannot, and builds fall back to proot, which fakes the same view with
+/// ptrace (about 4x slower: 12 s instead of 3 s for both modules).
+fn bwrap_works() -> bool {
+    static WORKS: OnceLock<bool> = OnceLock::new();
+    *WORKS.get_or_init(|| {
+        let ok = std::process::Command::new("bwrap")
+            .args(["--dev-bind", "/", "/", "--unshare-all", "true"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok && which("proot").is_some() {
+            eprintln!("==> bwrap cannot make namespaces here (a container?): building with proot");
+        }
+        ok
+    })
+}
+
+/// A command run inside `root`: the root as `/`, the kernel's files and `build` (if any) at their
+/// own paths, a /proc (objtool reads it). With bubblewrap the root and the kernel's files are
+/// read-only, /tmp is private and there is no network; proot (the fallback) only re-maps paths.
 pub fn sandboxed(root: &Path, kernel_files: &Path, build: Option<&Path>) -> std::process::Command {
+    if !bwrap_works() && which("proot").is_some() {
+        let mut cmd = std::process::Command::new("proot");
+        cmd.arg("-r").arg(root).args(["-b", "/proc", "-b", "/dev"]);
+        cmd.arg("-b").arg(kernel_files);
+        if let Some(build) = build {
+            cmd.arg("-b").arg(build).arg("-w").arg(build);
+        }
+        cmd.args(["env", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"]);
+        return cmd;
+    }
     let mut cmd = std::process::Command::new("bwrap");
     // `/` is a tmpfs holding the root's top-level directories (read-only) and links, so that the
     // host paths bound below can get their mount points.
