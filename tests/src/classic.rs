@@ -7,6 +7,8 @@ use std::io;
 use std::path::Path;
 use std::process::Command;
 
+use nl_codec::{Sock, NETLINK_CAP_ACK, NETLINK_EXT_ACK, NLMSG_ERROR};
+
 use crate::{lab, lines_text, run_command_with_stdin, section, shell_words, KernelLog, Outcome};
 
 /// Name of the module and of its `pr_fmt` prefix.
@@ -98,13 +100,8 @@ pub fn scenario(args: &[&str], stdin: Option<&[u8]>) -> String {
 
 /// A netlink message header followed by `payload`, with `nlmsg_len` as given (it may lie).
 pub fn message(len: u32, kind: u16, flags: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(16 + payload.len());
-    bytes.extend_from_slice(&len.to_ne_bytes());
-    bytes.extend_from_slice(&kind.to_ne_bytes());
-    bytes.extend_from_slice(&flags.to_ne_bytes());
-    bytes.extend_from_slice(&seq.to_ne_bytes());
-    bytes.extend_from_slice(&0u32.to_ne_bytes());
-    bytes.extend_from_slice(payload);
+    let mut bytes = nl_codec::message(kind, flags, seq, payload);
+    bytes[..4].copy_from_slice(&len.to_ne_bytes());
     bytes
 }
 
@@ -120,124 +117,62 @@ pub fn crafted(what: &str, datagram: &[u8]) -> String {
     doc
 }
 
-/// Sends one datagram to the kernel on a fresh socket and renders every message of the answer
-/// (nothing within a second is "no answer").
+/// Sends one datagram to the kernel on a fresh socket (the codec's) and renders every message
+/// of the answer (nothing within a second is "no answer").
 fn exchange(datagram: &[u8]) -> io::Result<String> {
-    // SAFETY: plain socket calls on a descriptor this function owns and closes.
-    unsafe {
-        let fd = libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            PROTOCOL,
-        );
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let one: libc::c_int = 1;
-        for option in [libc::NETLINK_EXT_ACK, libc::NETLINK_CAP_ACK] {
-            libc::setsockopt(
-                fd,
-                libc::SOL_NETLINK,
-                option,
-                (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
-        let timeout = libc::timeval {
-            tv_sec: 1,
-            tv_usec: 0,
-        };
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&timeout as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        );
-        let mut kernel: libc::sockaddr_nl = std::mem::zeroed();
-        kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        let sent = libc::sendto(
-            fd,
-            datagram.as_ptr().cast(),
-            datagram.len(),
-            0,
-            (&kernel as *const libc::sockaddr_nl).cast(),
-            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        );
-        if sent < 0 {
-            let err = io::Error::last_os_error();
-            libc::close(fd);
-            return Ok(format!(
-                "send failed: {}\n",
-                crate::genl::strerror(err.raw_os_error().unwrap_or(0))
-            ));
-        }
-        let mut buf = vec![0u8; 32 * 1024];
-        let mut answer = String::new();
-        loop {
-            let n = libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0);
-            if n < 0 {
-                break;
-            }
-            answer += &render(&buf[..n as usize]);
-        }
-        libc::close(fd);
-        if answer.is_empty() {
-            answer = "no answer\n".to_owned();
-        }
-        Ok(answer)
+    let sock = Sock::open(PROTOCOL)?;
+    for option in [NETLINK_EXT_ACK, NETLINK_CAP_ACK] {
+        sock.set_netlink(option, 1)?;
     }
+    if let Err(err) = sock.send(datagram) {
+        return Ok(format!(
+            "send failed: {}\n",
+            crate::genl::strerror(err.raw_os_error().unwrap_or(0))
+        ));
+    }
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut answer = String::new();
+    while let Ok(Some(n)) = sock.recv(&mut buf, 1000) {
+        answer += &render(&buf[..n], sock.port);
+    }
+    if answer.is_empty() {
+        answer = "no answer\n".to_owned();
+    }
+    Ok(answer)
 }
 
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    u16::from_ne_bytes([b[at], b[at + 1]])
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-/// One line per message of a datagram: its type, and for an error the errno and extack text.
-fn render(mut datagram: &[u8]) -> String {
-    const NLMSG_ERROR: u16 = 2;
-    const NLMSGERR_ATTR_MSG: u16 = 1;
+/// One line per message of a datagram (the codec's parser): its type, and for an error the errno
+/// and extack text.
+fn render(datagram: &[u8], port: u32) -> String {
     let mut out = String::new();
-    while datagram.len() >= 16 {
-        let len = (u32_at(datagram, 0) as usize).clamp(16, datagram.len());
-        let (kind, seq) = (u16_at(datagram, 4), u32_at(datagram, 8));
-        let body = &datagram[16..len];
-        if kind == NLMSG_ERROR && body.len() >= 4 {
-            let errno = -(u32_at(body, 0) as i32);
-            let mut line = if errno == 0 {
-                format!("ack seq {seq}")
-            } else {
-                format!(
-                    "error seq {seq}: {} (errno {errno})",
-                    crate::genl::strerror(errno)
-                )
-            };
-            // With NETLINK_CAP_ACK the request's header alone follows, then the extack TLVs.
-            let mut tlvs = body.get(4 + 16..).unwrap_or_default();
-            while tlvs.len() >= 4 {
-                let tlv_len = (u16_at(tlvs, 0) as usize).clamp(4, tlvs.len());
-                if u16_at(tlvs, 2) == NLMSGERR_ATTR_MSG {
-                    let text = String::from_utf8_lossy(&tlvs[4..tlv_len]);
-                    write!(line, ": {}", text.trim_end_matches('\0')).unwrap();
+    for msg in nl_codec::messages(datagram, port) {
+        let msg = msg.unwrap_or_else(|e| panic!("a malformed kernel datagram: {e}"));
+        let seq = msg.seq;
+        match msg.code() {
+            Some(code) if msg.ty == NLMSG_ERROR => {
+                let errno = -code;
+                if errno == 0 {
+                    write!(out, "ack seq {seq}").unwrap();
+                } else {
+                    let text = crate::genl::strerror(errno);
+                    write!(out, "error seq {seq}: {text} (errno {errno})").unwrap();
                 }
-                tlvs = tlvs.get((tlv_len + 3) & !3..).unwrap_or_default();
+                if let Some(text) = msg.extack() {
+                    write!(out, ": {text}").unwrap();
+                }
             }
-            out += &line;
-        } else {
-            let text = String::from_utf8_lossy(body);
-            write!(
-                out,
-                "type {kind:#x} seq {seq}: {:?}",
-                text.trim_end_matches('\0')
-            )
-            .unwrap();
+            _ => {
+                let text = String::from_utf8_lossy(&msg.payload);
+                write!(
+                    out,
+                    "type {:#x} seq {seq}: {:?}",
+                    msg.ty,
+                    text.trim_end_matches('\0')
+                )
+                .unwrap();
+            }
         }
         out.push('\n');
-        datagram = datagram.get((len + 3) & !3..).unwrap_or_default();
     }
     out
 }

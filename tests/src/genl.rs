@@ -4,18 +4,14 @@
 
 use std::fmt::{self, Write as _};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// The UAPI, generated from `userland/include/` by the codec crate.
 pub use nl_codec::uapi;
 
 use nl_codec::{
-    align4, attrs, cstr, u32_at, CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME,
-    CTRL_ATTR_MCAST_GROUPS, CTRL_ATTR_MCAST_GRP_ID, CTRL_ATTR_MCAST_GRP_NAME, CTRL_CMD_GETFAMILY,
-    F_ACK_TLVS as NLM_F_ACK_TLVS, F_CAPPED as NLM_F_CAPPED, GENL_HDRLEN, GENL_ID_CTRL,
-    HDRLEN as NLMSG_HDRLEN, NETLINK_ADD_MEMBERSHIP, NETLINK_CAP_ACK, NETLINK_EXT_ACK,
-    NETLINK_GENERIC, NLMSGERR_ATTR_MISS_TYPE, NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS, NLMSG_DONE,
-    NLMSG_ERROR, SOL_NETLINK,
+    attrs, cstr, u32_at, Msg, Sock, CTRL_ATTR_FAMILY_NAME, CTRL_CMD_GETFAMILY, GENL_ID_CTRL,
+    NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_GENERIC, NLMSGERR_ATTR_MISS_TYPE, NLMSGERR_ATTR_MSG,
+    NLMSGERR_ATTR_OFFS, NLMSG_DONE, NLMSG_ERROR,
 };
 /// `NLM_F_REQUEST`, `NLM_F_ACK`, `NLM_F_DUMP`, from the codec.
 pub use nl_codec::{F_ACK as NLM_F_ACK, F_DUMP as NLM_F_DUMP, F_REQUEST as NLM_F_REQUEST};
@@ -69,29 +65,10 @@ impl Attr {
         }
     }
 
-    fn encode(&self, out: &mut Vec<u8>) {
-        let len = 4 + self.payload.len();
-        out.extend_from_slice(&(len as u16).to_ne_bytes());
-        out.extend_from_slice(&self.kind.to_ne_bytes());
-        out.extend_from_slice(&self.payload);
-        out.resize(align4(out.len()), 0);
+    /// The attribute on the wire, padded (the codec's encoder).
+    fn encode(&self) -> Vec<u8> {
+        nl_codec::attr(self.kind, &self.payload)
     }
-}
-
-/// Parses a stream of attributes; stops at the first malformed one (the codec's parser).
-pub fn parse_attrs(data: &[u8]) -> Vec<(u16, Vec<u8>)> {
-    attrs(data)
-        .into_iter()
-        .map(|(k, v)| (k, v.to_vec()))
-        .collect()
-}
-
-fn attr_u32(payload: &[u8]) -> Option<u32> {
-    u32_at(payload, 0)
-}
-
-fn attr_str(payload: &[u8]) -> String {
-    cstr(payload)
 }
 
 /// `strerror(errno)`, the C library's text (the clients print the same).
@@ -199,10 +176,10 @@ impl fmt::Display for Message {
 fn render_attr(kind: u16, payload: &[u8]) -> String {
     use uapi::*;
     match (kind, payload.len()) {
-        (GNL_FOOBAR_XMPL_A_MSG, _) => format!("MSG {:?}", attr_str(payload)),
-        (GNL_FOOBAR_XMPL_A_STAT_NAME, _) => format!("STAT_NAME {:?}", attr_str(payload)),
-        (GNL_FOOBAR_XMPL_A_COUNT, 4) => format!("COUNT {}", attr_u32(payload).unwrap()),
-        (GNL_FOOBAR_XMPL_A_INDEX, 4) => format!("INDEX {}", attr_u32(payload).unwrap()),
+        (GNL_FOOBAR_XMPL_A_MSG, _) => format!("MSG {:?}", cstr(payload)),
+        (GNL_FOOBAR_XMPL_A_STAT_NAME, _) => format!("STAT_NAME {:?}", cstr(payload)),
+        (GNL_FOOBAR_XMPL_A_COUNT, 4) => format!("COUNT {}", u32_at(payload, 0).unwrap()),
+        (GNL_FOOBAR_XMPL_A_INDEX, 4) => format!("INDEX {}", u32_at(payload, 0).unwrap()),
         (GNL_FOOBAR_XMPL_A_STAT_VALUE, 8) => format!(
             "STAT_VALUE {}",
             u64::from_ne_bytes(payload.try_into().unwrap())
@@ -231,104 +208,39 @@ impl Family {
     }
 }
 
-/// A generic netlink socket, extended ACKs and capped ACKs on.
-#[derive(Debug)]
+/// A generic netlink socket (the codec's), extended ACKs and capped ACKs on.
 pub struct GenlSocket {
-    fd: OwnedFd,
+    sock: Sock,
     seq: u32,
     /// The port ID the kernel bound the socket to.
     pub portid: u32,
 }
 
-fn check(ret: libc::c_int, what: &str) -> io::Result<libc::c_int> {
-    if ret < 0 {
-        let err = io::Error::last_os_error();
-        Err(io::Error::new(err.kind(), format!("{what}: {err}")))
-    } else {
-        Ok(ret)
-    }
+/// A kernel that never answers fails the test instead of hanging the suite.
+const RECV_TIMEOUT_MS: i32 = 30_000;
+
+fn context(what: &str) -> impl FnOnce(io::Error) -> io::Error + '_ {
+    move |err| io::Error::new(err.kind(), format!("{what}: {err}"))
 }
 
 impl GenlSocket {
     /// Opens and binds a socket (the kernel picks the port ID).
     pub fn open() -> io::Result<Self> {
-        // SAFETY: plain syscalls on a descriptor we own; the structs are fully initialised.
-        unsafe {
-            let fd = check(
-                libc::socket(
-                    libc::AF_NETLINK,
-                    libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                    NETLINK_GENERIC,
-                ),
-                "socket",
-            )?;
-            let fd = OwnedFd::from_raw_fd(fd);
-            let mut addr: libc::sockaddr_nl = std::mem::zeroed();
-            addr.nl_family = libc::AF_NETLINK as u16;
-            let len = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
-            check(
-                libc::bind(
-                    fd.as_raw_fd(),
-                    &addr as *const _ as *const libc::sockaddr,
-                    len,
-                ),
-                "bind",
-            )?;
-            let mut len = len;
-            check(
-                libc::getsockname(
-                    fd.as_raw_fd(),
-                    &mut addr as *mut _ as *mut libc::sockaddr,
-                    &mut len,
-                ),
-                "getsockname",
-            )?;
-            let socket = GenlSocket {
-                fd,
-                seq: 1000,
-                portid: addr.nl_pid,
-            };
-            socket.setsockopt(NETLINK_EXT_ACK, 1)?;
-            socket.setsockopt(NETLINK_CAP_ACK, 1)?;
-            // A kernel that never answers fails the test instead of hanging the suite.
-            let timeout = libc::timeval {
-                tv_sec: 30,
-                tv_usec: 0,
-            };
-            check(
-                libc::setsockopt(
-                    socket.fd.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_RCVTIMEO,
-                    &timeout as *const libc::timeval as *const libc::c_void,
-                    std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-                ),
-                "setsockopt(SO_RCVTIMEO)",
-            )?;
-            Ok(socket)
-        }
-    }
-
-    fn setsockopt(&self, option: i32, value: i32) -> io::Result<()> {
-        // SAFETY: value outlives the call; the length is its size.
-        check(
-            unsafe {
-                libc::setsockopt(
-                    self.fd.as_raw_fd(),
-                    SOL_NETLINK,
-                    option,
-                    &value as *const i32 as *const libc::c_void,
-                    std::mem::size_of::<i32>() as libc::socklen_t,
-                )
-            },
-            "setsockopt",
-        )
-        .map(drop)
+        let sock = Sock::open(NETLINK_GENERIC).map_err(context("socket"))?;
+        sock.set_netlink(NETLINK_EXT_ACK, 1)
+            .map_err(context("setsockopt"))?;
+        sock.set_netlink(NETLINK_CAP_ACK, 1)
+            .map_err(context("setsockopt"))?;
+        Ok(GenlSocket {
+            portid: sock.port,
+            sock,
+            seq: 1000,
+        })
     }
 
     /// Joins a multicast group.
     pub fn join(&self, group: u32) -> io::Result<()> {
-        self.setsockopt(NETLINK_ADD_MEMBERSHIP, group as i32)
+        self.sock.join(group).map_err(context("setsockopt"))
     }
 
     /// Sends one generic netlink request; returns its sequence number.
@@ -341,76 +253,41 @@ impl GenlSocket {
         attrs: &[Attr],
     ) -> io::Result<u32> {
         self.seq += 1;
-        let mut msg = vec![0u8; NLMSG_HDRLEN];
-        msg.extend_from_slice(&[cmd, version, 0, 0]);
-        for attr in attrs {
-            attr.encode(&mut msg);
-        }
-        let len = msg.len() as u32;
-        msg[0..4].copy_from_slice(&len.to_ne_bytes());
-        msg[4..6].copy_from_slice(&family.to_ne_bytes());
-        msg[6..8].copy_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
-        msg[8..12].copy_from_slice(&self.seq.to_ne_bytes());
+        let attrs: Vec<Vec<u8>> = attrs.iter().map(Attr::encode).collect();
         // nlmsg_pid 0: the kernel fills in our port ID.
-        // SAFETY: msg is valid for its length; the kernel is the default destination.
-        let sent = check(
-            unsafe {
-                libc::send(
-                    self.fd.as_raw_fd(),
-                    msg.as_ptr() as *const libc::c_void,
-                    msg.len(),
-                    0,
-                ) as i32
-            },
-            "send",
-        )?;
-        assert_eq!(sent as usize, msg.len(), "short send");
+        let msg = nl_codec::message(
+            family,
+            flags | NLM_F_REQUEST,
+            self.seq,
+            &nl_codec::genl_version(cmd, version, &attrs),
+        );
+        self.sock.send(&msg).map_err(context("send"))?;
         Ok(self.seq)
     }
 
-    /// Receives one datagram (blocking) and parses its messages; a truncated datagram, one not
-    /// from the kernel (source port ID 0) or not addressed to this socket is an error.
+    /// Receives one datagram (waiting up to 30 s) and parses its messages; a truncated
+    /// datagram, one not from the kernel (source port ID 0) or not addressed to this socket is
+    /// an error.
     pub fn recv(&mut self) -> io::Result<Vec<Message>> {
-        let mut buf = vec![0u8; 256 * 1024];
-        // SAFETY: an all-zero sockaddr_nl is valid.
-        let mut from: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        let mut from_len = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
-        // SAFETY: buf and from are valid for their lengths.
-        let n = check(
-            unsafe {
-                libc::recvfrom(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr() as *mut libc::c_void,
-                    buf.len(),
-                    libc::MSG_TRUNC,
-                    &mut from as *mut _ as *mut libc::sockaddr,
-                    &mut from_len,
-                ) as i32
-            },
-            "recv",
-        )? as usize;
-        assert!(
-            n <= buf.len(),
-            "datagram of {n} bytes truncated to {}",
-            buf.len()
-        );
-        assert_eq!(from.nl_pid, 0, "a datagram not from the kernel");
-        Ok(parse_messages(&buf[..n], self.portid))
+        self.recv_timeout(RECV_TIMEOUT_MS)?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("recv: no answer within {RECV_TIMEOUT_MS} ms"),
+            )
+        })
     }
 
     /// Receives one datagram if one arrives within `timeout_ms`.
     pub fn recv_timeout(&mut self, timeout_ms: i32) -> io::Result<Option<Vec<Message>>> {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let ready = check(unsafe { libc::poll(&mut pfd, 1, timeout_ms) }, "poll")?;
-        if ready == 0 {
+        let mut buf = vec![0u8; 256 * 1024];
+        let Some(n) = self
+            .sock
+            .recv(&mut buf, timeout_ms)
+            .map_err(context("recv"))?
+        else {
             return Ok(None);
-        }
-        self.recv().map(Some)
+        };
+        Ok(Some(parse_messages(&buf[..n], self.portid)))
     }
 
     /// Sends a request and collects its answer: a dump up to `NLMSG_DONE` (or an error), an
@@ -477,38 +354,11 @@ impl GenlSocket {
         for message in answer {
             match message {
                 Message::Genl { attrs, .. } => {
-                    let mut id = None;
-                    let mut groups = Vec::new();
-                    for (kind, payload) in attrs {
-                        match kind {
-                            CTRL_ATTR_FAMILY_ID => {
-                                id = Some(u16::from_ne_bytes([payload[0], payload[1]]))
-                            }
-                            CTRL_ATTR_MCAST_GROUPS => {
-                                for (_, group) in parse_attrs(&payload) {
-                                    let mut name = None;
-                                    let mut gid = None;
-                                    for (kind, value) in parse_attrs(&group) {
-                                        match kind {
-                                            CTRL_ATTR_MCAST_GRP_NAME => {
-                                                name = Some(attr_str(&value))
-                                            }
-                                            CTRL_ATTR_MCAST_GRP_ID => gid = attr_u32(&value),
-                                            _ => {}
-                                        }
-                                    }
-                                    if let (Some(name), Some(gid)) = (name, gid) {
-                                        groups.push((name, gid));
-                                    }
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                    family = Some(Family {
-                        id: id.expect("nlctrl reply without CTRL_ATTR_FAMILY_ID"),
-                        groups,
-                    });
+                    let list: Vec<(u16, &[u8])> =
+                        attrs.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+                    let (id, groups) = nl_codec::ctrl_family(&list)
+                        .expect("nlctrl reply without CTRL_ATTR_FAMILY_ID");
+                    family = Some(Family { id, groups });
                 }
                 Message::Error {
                     errno: libc::ENOENT,
@@ -534,70 +384,48 @@ impl GenlSocket {
     }
 }
 
-/// Parses the messages of a datagram; replies to a request carry the requester's port ID.
-fn parse_messages(mut data: &[u8], portid: u32) -> Vec<Message> {
-    let mut messages = Vec::new();
-    while data.len() >= NLMSG_HDRLEN {
-        let len = u32::from_ne_bytes(data[0..4].try_into().unwrap()) as usize;
-        let kind = u16::from_ne_bytes([data[4], data[5]]);
-        let flags = u16::from_ne_bytes([data[6], data[7]]);
-        let seq = u32::from_ne_bytes(data[8..12].try_into().unwrap());
-        let pid = u32::from_ne_bytes(data[12..16].try_into().unwrap());
-        assert!(
-            len >= NLMSG_HDRLEN && len <= data.len(),
-            "bad nlmsg_len {len} of {}",
-            data.len()
-        );
-        assert_eq!(pid, portid, "a reply addressed to port ID {pid}, not ours");
-        let payload = &data[NLMSG_HDRLEN..len];
-        messages.push(match kind {
-            NLMSG_DONE => Message::Done { seq },
-            NLMSG_ERROR => parse_error(seq, flags, payload),
-            _ => {
-                assert!(
-                    payload.len() >= GENL_HDRLEN,
-                    "genl message without genl header"
-                );
-                Message::Genl {
-                    family: kind,
-                    flags,
-                    seq,
-                    cmd: payload[0],
-                    attrs: parse_attrs(&payload[GENL_HDRLEN..]),
-                }
-            }
-        });
-        data = &data[align4(len).min(data.len())..];
-    }
-    messages
+/// Parses the messages of a datagram with the codec; replies to a request carry the requester's
+/// port ID, and anything malformed fails the test.
+fn parse_messages(data: &[u8], portid: u32) -> Vec<Message> {
+    nl_codec::parse(data, portid)
+        .unwrap_or_else(|e| panic!("a malformed kernel datagram: {e}"))
+        .iter()
+        .map(message)
+        .collect()
 }
 
-fn parse_error(seq: u32, flags: u16, payload: &[u8]) -> Message {
-    let error = i32::from_ne_bytes(payload[0..4].try_into().unwrap());
-    // struct nlmsgerr: the error, then the request's header (and its payload unless capped).
-    let request_len = u32::from_ne_bytes(payload[4..8].try_into().unwrap()) as usize;
-    let tlvs_at = if flags & NLM_F_CAPPED != 0 {
-        4 + NLMSG_HDRLEN
-    } else {
-        4 + align4(request_len)
-    };
-    let (mut extack, mut offset, mut missing) = (None, None, None);
-    if flags & NLM_F_ACK_TLVS != 0 && tlvs_at <= payload.len() {
-        for (kind, value) in parse_attrs(&payload[tlvs_at..]) {
-            match kind {
-                NLMSGERR_ATTR_MSG => extack = Some(attr_str(&value)),
-                NLMSGERR_ATTR_OFFS => offset = attr_u32(&value),
-                NLMSGERR_ATTR_MISS_TYPE => missing = attr_u32(&value),
-                _ => {}
+fn message(msg: &Msg) -> Message {
+    let seq = msg.seq;
+    match msg.ty {
+        NLMSG_DONE => Message::Done { seq },
+        NLMSG_ERROR => {
+            let (mut extack, mut offset, mut missing) = (None, None, None);
+            for (kind, value) in attrs(msg.ack_tlvs().unwrap_or_default()) {
+                match kind {
+                    NLMSGERR_ATTR_MSG => extack = Some(cstr(value)),
+                    NLMSGERR_ATTR_OFFS => offset = u32_at(value, 0),
+                    NLMSGERR_ATTR_MISS_TYPE => missing = u32_at(value, 0),
+                    _ => {}
+                }
+            }
+            Message::Error {
+                seq,
+                errno: -msg.code().expect("NLMSG_ERROR carries its code"),
+                extack,
+                offset,
+                missing,
             }
         }
-    }
-    Message::Error {
-        seq,
-        errno: -error,
-        extack,
-        offset,
-        missing,
+        family => {
+            let (cmd, attrs) = msg.genl().expect("genl message without genl header");
+            Message::Genl {
+                family,
+                flags: msg.flags,
+                seq,
+                cmd,
+                attrs: attrs.into_iter().map(|(k, v)| (k, v.to_vec())).collect(),
+            }
+        }
     }
 }
 

@@ -270,8 +270,10 @@ impl Msg {
         self.ty == NLMSG_ERROR || self.ty == NLMSG_DONE
     }
 
-    /// The extack text of an `NLMSG_ERROR`, if any.
-    pub fn extack(&self) -> Option<String> {
+    /// The extended-ack TLVs after the `struct nlmsgerr` of an `NLMSG_ERROR` sent with
+    /// `NLM_F_ACK_TLVS`: after the request's header (`NLM_F_CAPPED`) or after the whole request.
+    /// `None` without TLVs, or when the request length it reports does not fit the message.
+    pub fn ack_tlvs(&self) -> Option<&[u8]> {
         if self.ty != NLMSG_ERROR || self.flags & F_ACK_TLVS == 0 {
             return None;
         }
@@ -279,9 +281,17 @@ impl Msg {
             4 + HDRLEN
         } else {
             let req_len = u32_at(&self.payload, 4)? as usize;
-            4 + align4(req_len.max(HDRLEN))
+            if req_len < HDRLEN {
+                return None;
+            }
+            4 + align4(req_len)
         };
-        attrs(self.payload.get(at..)?)
+        self.payload.get(at..)
+    }
+
+    /// The extack text of an `NLMSG_ERROR`, if any.
+    pub fn extack(&self) -> Option<String> {
+        attrs(self.ack_tlvs()?)
             .into_iter()
             .find(|(kind, _)| *kind == NLMSGERR_ATTR_MSG)
             .map(|(_, v)| cstr(v))
@@ -322,23 +332,59 @@ pub fn attrs(mut data: &[u8]) -> Vec<(u16, &[u8])> {
     out
 }
 
-/// Splits a datagram the kernel sent into messages, checking each is framed right and addressed
-/// to `port`: the kernel never sends anything else, whatever it was sent.
-pub fn parse(mut data: &[u8], port: u32) -> Result<Vec<Msg>, String> {
+/// Parses attributes like [`attrs`], but a malformed one (shorter than its header or longer than
+/// what is left) is an error instead of the end of the list; fewer than 4 bytes left are padding.
+pub fn attrs_checked(mut data: &[u8]) -> Result<Attrs<'_>, String> {
     let mut out = Vec::new();
-    while !data.is_empty() {
-        if data.len() < HDRLEN {
+    while data.len() >= NLA_HDRLEN {
+        let len = u16::from_ne_bytes([data[0], data[1]]) as usize;
+        let kind = u16::from_ne_bytes([data[2], data[3]]) & NLA_TYPE_MASK;
+        if len < NLA_HDRLEN || len > data.len() {
             return Err(format!(
-                "{} trailing bytes in a kernel datagram",
+                "attribute length {len} with {} bytes left",
                 data.len()
             ));
         }
+        out.push((kind, &data[NLA_HDRLEN..len]));
+        data = &data[align4(len).min(data.len())..];
+    }
+    Ok(out)
+}
+
+/// The messages of a datagram the kernel sent, one at a time, each checked as [`parse`] checks
+/// it; the first malformed one is the last item (so a caller can use what came before it).
+pub fn messages(data: &[u8], port: u32) -> Messages<'_> {
+    Messages { data, port }
+}
+
+/// The iterator of [`messages`].
+pub struct Messages<'a> {
+    data: &'a [u8],
+    port: u32,
+}
+
+impl Iterator for Messages<'_> {
+    type Item = Result<Msg, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let data = self.data;
+        if data.is_empty() {
+            return None;
+        }
+        // Whatever the outcome, an error ends the iteration.
+        self.data = &[];
+        if data.len() < HDRLEN {
+            return Some(Err(format!(
+                "{} trailing bytes in a kernel datagram",
+                data.len()
+            )));
+        }
         let len = u32_at(data, 0).unwrap() as usize;
         if len < HDRLEN || len > data.len() {
-            return Err(format!(
+            return Some(Err(format!(
                 "kernel message length {len} with {} bytes left",
                 data.len()
-            ));
+            )));
         }
         let msg = Msg {
             ty: u16::from_ne_bytes([data[4], data[5]]),
@@ -347,19 +393,25 @@ pub fn parse(mut data: &[u8], port: u32) -> Result<Vec<Msg>, String> {
             pid: u32_at(data, 12).unwrap(),
             payload: data[HDRLEN..len].to_vec(),
         };
+        let port = self.port;
         if msg.pid != port && port != 0 {
-            return Err(format!(
+            return Some(Err(format!(
                 "a message for port {} on port {port}: {msg:?}",
                 msg.pid
-            ));
+            )));
         }
         if msg.ty == NLMSG_ERROR && msg.payload.len() < 4 + HDRLEN {
-            return Err(format!("NLMSG_ERROR of {} bytes", len));
+            return Some(Err(format!("NLMSG_ERROR of {len} bytes")));
         }
-        out.push(msg);
-        data = &data[align4(len).min(data.len())..];
+        self.data = &data[align4(len).min(data.len())..];
+        Some(Ok(msg))
     }
-    Ok(out)
+}
+
+/// Splits a datagram the kernel sent into messages, checking each is framed right and addressed
+/// to `port`: the kernel never sends anything else, whatever it was sent.
+pub fn parse(data: &[u8], port: u32) -> Result<Vec<Msg>, String> {
+    messages(data, port).collect()
 }
 
 /// Encodes one attribute (padding included).
@@ -386,11 +438,47 @@ pub fn message(ty: u16, flags: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
 
 /// A genl payload: header (command, the family's version) and attributes.
 pub fn genl(cmd: u8, attrs: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = vec![cmd, uapi::GNL_FOOBAR_XMPL_FAMILY_VERSION as u8, 0, 0];
+    genl_version(cmd, uapi::GNL_FOOBAR_XMPL_FAMILY_VERSION as u8, attrs)
+}
+
+/// A genl payload with any header version (the suite sends wrong ones on purpose).
+pub fn genl_version(cmd: u8, version: u8, attrs: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = vec![cmd, version, 0, 0];
     for a in attrs {
         out.extend_from_slice(a);
     }
     out
+}
+
+/// What nlctrl's `CTRL_CMD_GETFAMILY` reply says, from its attributes: the family id and every
+/// multicast group (name, id); `None` without `CTRL_ATTR_FAMILY_ID`.
+pub fn ctrl_family(list: &[(u16, &[u8])]) -> Option<(u16, Vec<(String, u32)>)> {
+    let mut id = None;
+    let mut groups = Vec::new();
+    for (kind, value) in list {
+        match *kind {
+            CTRL_ATTR_FAMILY_ID if value.len() >= 2 => {
+                id = Some(u16::from_ne_bytes([value[0], value[1]]))
+            }
+            CTRL_ATTR_MCAST_GROUPS => {
+                for (_, group) in attrs(value) {
+                    let (mut name, mut gid) = (None, None);
+                    for (k, v) in attrs(group) {
+                        match k {
+                            CTRL_ATTR_MCAST_GRP_NAME => name = Some(cstr(v)),
+                            CTRL_ATTR_MCAST_GRP_ID => gid = u32_at(v, 0),
+                            _ => {}
+                        }
+                    }
+                    if let (Some(n), Some(i)) = (name, gid) {
+                        groups.push((n, i));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Some((id?, groups))
 }
 
 /// The gnl_foobar_xmpl family as nlctrl describes it.
@@ -428,35 +516,13 @@ pub fn resolve(sock: &Sock, name: &str) -> io::Result<Option<Family>> {
             let Some((_, list)) = msg.genl() else {
                 return Ok(None);
             };
-            let mut id = None;
-            let mut events = 0;
-            for (kind, value) in list {
-                match kind {
-                    CTRL_ATTR_FAMILY_ID if value.len() >= 2 => {
-                        id = Some(u16::from_ne_bytes([value[0], value[1]]))
-                    }
-                    CTRL_ATTR_MCAST_GROUPS => {
-                        for (_, group) in attrs(value) {
-                            let g = attrs(group);
-                            let gname = g
-                                .iter()
-                                .find(|(k, _)| *k == CTRL_ATTR_MCAST_GRP_NAME)
-                                .map(|(_, v)| cstr(v));
-                            let gid = g
-                                .iter()
-                                .find(|(k, _)| *k == CTRL_ATTR_MCAST_GRP_ID)
-                                .and_then(|(_, v)| u32_at(v, 0));
-                            if let (Some(n), Some(i)) = (gname, gid) {
-                                if n == uapi::GNL_FOOBAR_XMPL_MCGRP_EVENTS {
-                                    events = i;
-                                }
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            return Ok(id.map(|id| Family { id, events }));
+            return Ok(ctrl_family(&list).map(|(id, groups)| Family {
+                id,
+                events: groups
+                    .iter()
+                    .find(|(n, _)| n == uapi::GNL_FOOBAR_XMPL_MCGRP_EVENTS)
+                    .map_or(0, |(_, i)| *i),
+            }));
         }
     }
 }
@@ -506,6 +572,80 @@ mod tests {
         assert_eq!(err.code(), Some(-libc::EINVAL));
         assert!(err.is_final());
         assert_eq!(err.extack().as_deref(), Some("nope"));
+    }
+
+    #[test]
+    fn messages_yield_what_precedes_a_malformed_one() {
+        let good = message(0x20, 0, 1, &[]);
+        let mut bad = message(0x20, 0, 2, &[]);
+        bad[0] = 99;
+        let datagram = [good.clone(), bad].concat();
+        let mut it = messages(&datagram, 0);
+        assert_eq!(it.next().unwrap().unwrap().seq, 1);
+        assert!(it.next().unwrap().is_err());
+        assert!(it.next().is_none());
+        assert!(parse(&[good.clone(), vec![0; 4]].concat(), 0).is_err());
+    }
+
+    #[test]
+    fn checked_attributes_refuse_what_the_lenient_parser_drops() {
+        let list = [attr(1, b"a\0"), attr(2, &7u32.to_ne_bytes())].concat();
+        assert_eq!(attrs_checked(&list).unwrap(), attrs(&list));
+        assert_eq!(attrs_checked(&[0, 0]).unwrap(), []);
+        assert!(attrs_checked(&[200, 0, 1, 0, 0, 0]).is_err());
+        assert!(attrs_checked(&[2, 0, 1, 0]).is_err());
+    }
+
+    #[test]
+    fn ack_tlvs_follow_the_capped_or_the_whole_request() {
+        let request = message(0x20, F_REQUEST, 3, &[1, 2, 3, 4]);
+        let tlv = attr(NLMSGERR_ATTR_OFFS, &20u32.to_ne_bytes());
+        let mut whole = (-libc::EINVAL).to_ne_bytes().to_vec();
+        whole.extend_from_slice(&request);
+        whole.extend_from_slice(&tlv);
+        let err = &parse(&message(NLMSG_ERROR, F_ACK_TLVS, 3, &whole), 0).unwrap()[0];
+        assert_eq!(err.ack_tlvs(), Some(&tlv[..]));
+        let mut capped = (-libc::EINVAL).to_ne_bytes().to_vec();
+        capped.extend_from_slice(&request[..HDRLEN]);
+        capped.extend_from_slice(&tlv);
+        let flags = F_ACK_TLVS | F_CAPPED;
+        let err = &parse(&message(NLMSG_ERROR, flags, 3, &capped), 0).unwrap()[0];
+        assert_eq!(err.ack_tlvs(), Some(&tlv[..]));
+        assert_eq!(err.extack(), None);
+        let ack = &parse(&message(NLMSG_ERROR, F_CAPPED, 3, &capped), 0).unwrap()[0];
+        assert_eq!(ack.ack_tlvs(), None);
+    }
+
+    #[test]
+    fn nlctrl_attributes_give_the_family_and_its_groups() {
+        let group = |name: &[u8], id: u32| {
+            attr(
+                1,
+                &[
+                    attr(CTRL_ATTR_MCAST_GRP_NAME, name),
+                    attr(CTRL_ATTR_MCAST_GRP_ID, &id.to_ne_bytes()),
+                ]
+                .concat(),
+            )
+        };
+        let payload = genl_version(
+            1,
+            2,
+            &[
+                attr(CTRL_ATTR_FAMILY_NAME, b"x\0"),
+                attr(CTRL_ATTR_FAMILY_ID, &0x22u16.to_ne_bytes()),
+                attr(
+                    CTRL_ATTR_MCAST_GROUPS,
+                    &[group(b"events\0", 5), group(b"other\0", 6)].concat(),
+                ),
+            ],
+        );
+        assert_eq!(payload[..2], [1, 2]);
+        let list = attrs(&payload[GENL_HDRLEN..]);
+        let (id, groups) = ctrl_family(&list).unwrap();
+        assert_eq!(id, 0x22);
+        assert_eq!(groups, [("events".into(), 5), ("other".into(), 6)]);
+        assert_eq!(ctrl_family(&list[..1]), None);
     }
 
     #[test]

@@ -6,17 +6,14 @@ mod uapi;
 use std::{
     ffi::{CStr, OsString},
     io::{self, BufRead, Write},
-    mem,
-    os::{
-        fd::{AsRawFd, FromRawFd, OwnedFd},
-        unix::ffi::OsStrExt,
-    },
+    os::unix::ffi::OsStrExt,
     process,
     sync::{Arc, Condvar, Mutex, MutexGuard},
     thread,
 };
 
 use clap::{Parser, Subcommand};
+use nl_codec::{Msg, Sock};
 use uapi::*;
 
 /// Client of the nl_foobar_xmpl classic netlink protocol (number 28).
@@ -64,7 +61,8 @@ struct State {
 }
 
 struct Client {
-    fd: OwnedFd,
+    /// The codec's socket, bound to a port the kernel chose (never taken).
+    sock: Sock,
     /// Our port id: the kernel's replies go to it.
     port: u32,
     ack: bool,
@@ -87,13 +85,6 @@ fn strerror(errno: i32) -> String {
         .into_owned()
 }
 
-fn sys_error(syscall: &str) -> i32 {
-    sys_error_errno(
-        syscall,
-        io::Error::last_os_error().raw_os_error().unwrap_or(0),
-    )
-}
-
 fn sys_error_errno(syscall: &str, errno: i32) -> i32 {
     eprintln!("error: {syscall}: {} (errno {errno})", strerror(errno));
     EXIT_KERNEL
@@ -107,14 +98,6 @@ fn proto_error(detail: std::fmt::Arguments) -> ! {
 fn too_long(len: usize) -> i32 {
     eprintln!("error: message is {len} bytes; the maximum is {NL_FOOBAR_XMPL_MSG_MAX_LEN}");
     EXIT_USAGE
-}
-
-fn u16_at(buf: &[u8], off: usize) -> u16 {
-    u16::from_ne_bytes(buf[off..off + 2].try_into().unwrap())
-}
-
-fn u32_at(buf: &[u8], off: usize) -> u32 {
-    u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap())
 }
 
 /// The string a payload holds if it is exactly one NUL-terminated string.
@@ -133,71 +116,31 @@ fn print_line(parts: &[&[u8]]) {
     }
 }
 
-fn set_opt(fd: &OwnedFd, opt: i32) -> Result<(), i32> {
-    let one: libc::c_int = 1;
-    // SAFETY: the option value is a live c_int of the size given.
-    let ret = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            SOL_NETLINK,
-            opt,
-            (&one as *const libc::c_int).cast(),
-            mem::size_of_val(&one) as libc::socklen_t,
-        )
-    };
-    if ret < 0 {
-        return Err(sys_error("setsockopt"));
-    }
-    Ok(())
+fn errno(err: &io::Error) -> i32 {
+    err.raw_os_error().unwrap_or(0)
 }
 
-fn sockaddr_nl() -> libc::sockaddr_nl {
-    // SAFETY: sockaddr_nl is plain data; all zeroes is the kernel's (and any) address.
-    let mut sa: libc::sockaddr_nl = unsafe { mem::zeroed() };
-    sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    sa
-}
-
-/// Binds to a port the kernel chooses (never taken) and learns its id.
+/// Opens the codec's socket (bound to a port the kernel chooses) with extended, capped acks.
 fn open_socket(ack: bool, session: bool) -> Result<Client, i32> {
-    // SAFETY: plain system call.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            NETLINK_FOOBAR_XMPL,
-        )
-    };
-    if fd < 0 {
-        let err = io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        if err != libc::EPROTONOSUPPORT {
-            return Err(sys_error_errno("socket", err));
+    let sock = match Sock::open(NETLINK_FOOBAR_XMPL) {
+        Ok(sock) => sock,
+        Err(err) if err.raw_os_error() == Some(libc::EPROTONOSUPPORT) => {
+            eprintln!(
+                "error: netlink protocol {NETLINK_FOOBAR_XMPL} ({NL_FOOBAR_XMPL_NAME}) not \
+                 available: is the module loaded? (insmod {NL_FOOBAR_XMPL_NAME}.ko)"
+            );
+            return Err(EXIT_NO_PROTO);
         }
-        eprintln!(
-            "error: netlink protocol {NETLINK_FOOBAR_XMPL} ({NL_FOOBAR_XMPL_NAME}) not available: \
-             is the module loaded? (insmod {NL_FOOBAR_XMPL_NAME}.ko)"
-        );
-        return Err(EXIT_NO_PROTO);
-    }
-    // SAFETY: fd is a new descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    set_opt(&fd, NETLINK_EXT_ACK)?;
-    set_opt(&fd, NETLINK_CAP_ACK)?;
-
-    let mut sa = sockaddr_nl();
-    let mut salen = mem::size_of_val(&sa) as libc::socklen_t;
-    let sa_ptr = (&mut sa as *mut libc::sockaddr_nl).cast::<libc::sockaddr>();
-    // SAFETY: sa is a live sockaddr_nl of the length given.
-    if unsafe { libc::bind(fd.as_raw_fd(), sa_ptr, salen) } < 0 {
-        return Err(sys_error("bind"));
-    }
-    // SAFETY: as above; the kernel writes at most salen bytes.
-    if unsafe { libc::getsockname(fd.as_raw_fd(), sa_ptr, &mut salen) } < 0 {
-        return Err(sys_error("getsockname"));
+        Err(err) => return Err(sys_error_errno("socket", errno(&err))),
+    };
+    for option in [NETLINK_EXT_ACK, NETLINK_CAP_ACK] {
+        if let Err(err) = sock.set_netlink(option, 1) {
+            return Err(sys_error_errno("setsockopt", errno(&err)));
+        }
     }
     Ok(Client {
-        fd,
-        port: sa.nl_pid,
+        port: sock.port,
+        sock,
         ack,
         session,
         state: Mutex::new(State {
@@ -236,31 +179,15 @@ impl Client {
             seq
         };
 
-        let len = NLMSG_HDRLEN + text.len() + 1;
         let flags = NLM_F_REQUEST | if self.ack { NLM_F_ACK } else { 0 };
-        let mut buf = Vec::with_capacity(align(len));
-        buf.extend_from_slice(&(len as u32).to_ne_bytes());
-        buf.extend_from_slice(&NL_FOOBAR_XMPL_MSG_ECHO.to_ne_bytes());
-        buf.extend_from_slice(&flags.to_ne_bytes());
-        buf.extend_from_slice(&seq.to_ne_bytes());
-        buf.extend_from_slice(&self.port.to_ne_bytes());
-        buf.extend_from_slice(text);
-        buf.push(0);
-
-        let kernel = sockaddr_nl();
-        // SAFETY: buf and kernel are live for the lengths given.
-        let ret = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                buf.as_ptr().cast(),
-                len,
-                0,
-                (&kernel as *const libc::sockaddr_nl).cast(),
-                mem::size_of_val(&kernel) as libc::socklen_t,
-            )
-        };
-        if ret < 0 {
-            let code = sys_error("send");
+        let mut payload = Vec::with_capacity(text.len() + 1);
+        payload.extend_from_slice(text);
+        payload.push(0);
+        let mut buf = nl_codec::message(NL_FOOBAR_XMPL_MSG_ECHO, flags, seq, &payload);
+        // nlmsg_pid: our port, as nl-raw sends it (the kernel goes by the socket's).
+        buf[12..16].copy_from_slice(&self.port.to_ne_bytes());
+        if let Err(err) = self.sock.send(&buf) {
+            let code = sys_error_errno("send", errno(&err));
             let mut st = self.lock();
             st.sent = st.sent.wrapping_sub(1);
             return Err(code);
@@ -276,11 +203,11 @@ impl Client {
         self.cond.notify_all();
     }
 
-    fn on_echo(&self, msg: &[u8], seq: u32) {
+    fn on_echo(&self, msg: &Msg, seq: u32) {
         if self.lock().have_reply {
             proto_error(format_args!("second reply to request #{seq}"));
         }
-        let payload = &msg[NLMSG_HDRLEN..];
+        let payload = &msg.payload[..];
         let text = match c_string(payload) {
             Some(text) if payload.len() <= NL_FOOBAR_XMPL_MSG_MAX_LEN + 1 => text,
             _ => proto_error(format_args!(
@@ -304,14 +231,9 @@ impl Client {
         }
     }
 
-    fn on_error(&self, msg: &[u8], seq: u32) {
-        if msg.len() - NLMSG_HDRLEN < NLMSGERR_LEN {
-            proto_error(format_args!(
-                "NLMSG_ERROR #{seq} of {} bytes is too short",
-                msg.len()
-            ));
-        }
-        let error = u32_at(msg, NLMSG_HDRLEN) as i32;
+    /// An ack or an error; the codec's parser has checked it holds a `struct nlmsgerr`.
+    fn on_error(&self, msg: &Msg, seq: u32) {
+        let error = msg.code().unwrap_or_default();
         if error > 0 {
             proto_error(format_args!(
                 "NLMSG_ERROR #{seq} carries a positive error {error}"
@@ -335,14 +257,12 @@ impl Client {
     }
 
     /// Checks a message's header against the request it answers, then uses it.
-    fn on_message(&self, msg: &[u8]) {
+    fn on_message(&self, msg: &Msg) {
         let (idle, expected) = {
             let st = self.lock();
             (st.done == st.sent, st.done.wrapping_add(1))
         };
-        let msg_type = u16_at(msg, 4);
-        let seq = u32_at(msg, 8);
-        let pid = u32_at(msg, 12);
+        let (msg_type, seq, pid) = (msg.ty, msg.seq, msg.pid);
 
         if idle {
             proto_error(format_args!(
@@ -371,96 +291,51 @@ impl Client {
         }
     }
 
-    /// Receives one datagram and handles every message in it.
+    /// Receives one datagram and handles every message in it, in order, with the codec's
+    /// parser (which refuses a truncated datagram or one not from the kernel).
     fn receive(&self, buf: &mut [u8]) {
-        let mut sa = sockaddr_nl();
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // SAFETY: msghdr is plain data; the fields that matter are set below.
-        let mut mh: libc::msghdr = unsafe { mem::zeroed() };
-        mh.msg_name = (&mut sa as *mut libc::sockaddr_nl).cast();
-        mh.msg_namelen = mem::size_of_val(&sa) as libc::socklen_t;
-        mh.msg_iov = &mut iov;
-        mh.msg_iovlen = 1;
-
         let n = loop {
-            // SAFETY: mh points at live buffers of the lengths it gives.
-            let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut mh, 0) };
-            if n >= 0 {
-                break n as usize;
-            }
-            if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-                quit(sys_error("recv"));
+            match self.sock.recv(buf, -1) {
+                Ok(Some(n)) => break n,
+                Ok(None) => {}
+                Err(err) if err.raw_os_error() == Some(libc::EINTR) => {}
+                Err(err) if err.raw_os_error().is_some() => {
+                    quit(sys_error_errno("recv", errno(&err)))
+                }
+                Err(err) => proto_error(format_args!("{err}")),
             }
         };
-        if mh.msg_flags & libc::MSG_TRUNC != 0 {
-            proto_error(format_args!("datagram truncated to {RX_BUF_SIZE} bytes"));
-        }
-        if mh.msg_namelen as usize != mem::size_of_val(&sa)
-            || sa.nl_family != libc::AF_NETLINK as libc::sa_family_t
-            || sa.nl_pid != 0
-        {
-            proto_error(format_args!(
-                "datagram from port {}, not from the kernel",
-                sa.nl_pid
-            ));
-        }
-
-        // NLMSG_OK() and NLMSG_NEXT(), without going past the end after an unpadded message.
-        let mut off = 0;
-        while n - off >= NLMSG_HDRLEN {
-            let len = u32_at(buf, off) as usize;
-            if len < NLMSG_HDRLEN || len > n - off {
-                break;
+        // nlmsg_pid is checked against our port in on_message().
+        for msg in nl_codec::messages(&buf[..n], 0) {
+            match msg {
+                Ok(msg) => self.on_message(&msg),
+                Err(detail) => proto_error(format_args!("{detail}")),
             }
-            self.on_message(&buf[off..off + len]);
-            off += align(len).min(n - off);
-        }
-        if off != n {
-            proto_error(format_args!(
-                "{} bytes left over in a datagram of {n} bytes",
-                n - off
-            ));
         }
     }
 }
 
 /// Prints the kernel's refusal, with its extack message if any, and exits.
-fn on_refusal(msg: &[u8], seq: u32, error: i32) -> ! {
-    let flags = u16_at(msg, 6);
-    let req_len = u32_at(msg, NLMSG_HDRLEN + 4) as usize;
+fn on_refusal(msg: &Msg, seq: u32, error: i32) -> ! {
     let mut extack: Option<&[u8]> = None;
-    let mut off = if flags & NLM_F_CAPPED != 0 {
-        NLMSG_HDRLEN + NLMSGERR_LEN
-    } else {
-        NLMSG_HDRLEN + align(4 + req_len)
-    };
-
-    if flags & NLM_F_ACK_TLVS != 0 {
-        if req_len < NLMSG_HDRLEN || off > msg.len() {
+    if msg.flags & NLM_F_ACK_TLVS != 0 {
+        let Some(tlvs) = msg.ack_tlvs() else {
+            proto_error(format_args!("NLMSG_ERROR #{seq}: bad request length"));
+        };
+        let tlvs = nl_codec::attrs_checked(tlvs).unwrap_or_else(|detail| {
             proto_error(format_args!(
-                "NLMSG_ERROR #{seq}: bad request length {req_len}"
-            ));
-        }
-        while msg.len() - off >= NLA_HDRLEN {
-            let alen = u16_at(msg, off) as usize;
-            let atype = u16_at(msg, off + 2);
-            if alen < NLA_HDRLEN || alen > msg.len() - off {
-                proto_error(format_args!(
-                    "NLMSG_ERROR #{seq}: malformed extack attribute"
-                ));
-            }
-            if atype & NLA_TYPE_MASK == NLMSGERR_ATTR_MSG {
-                match c_string(&msg[off + NLA_HDRLEN..off + alen]) {
+                "NLMSG_ERROR #{seq}: malformed extack attribute: {detail}"
+            ))
+        });
+        for (kind, value) in tlvs {
+            if kind == NLMSGERR_ATTR_MSG {
+                match c_string(value) {
                     Some(text) => extack = Some(text),
                     None => proto_error(format_args!(
                         "NLMSG_ERROR #{seq}: extack message is not a NUL-terminated string"
                     )),
                 }
             }
-            off = (off + align(alen)).min(msg.len());
         }
     }
 

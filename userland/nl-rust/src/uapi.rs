@@ -3,12 +3,9 @@
 
 pub use nl_codec::uapi::{NETLINK_FOOBAR_XMPL, NL_FOOBAR_XMPL_MSG_ECHO, NL_FOOBAR_XMPL_NAME};
 pub use nl_codec::{
-    align4 as align, F_ACK as NLM_F_ACK, F_ACK_TLVS as NLM_F_ACK_TLVS, F_CAPPED as NLM_F_CAPPED,
-    F_REQUEST as NLM_F_REQUEST, HDRLEN as NLMSG_HDRLEN, NETLINK_CAP_ACK, NETLINK_EXT_ACK,
-    NLA_HDRLEN, NLA_TYPE_MASK, NLMSGERR_ATTR_MSG, NLMSG_ERROR, SOL_NETLINK,
+    F_ACK as NLM_F_ACK, F_ACK_TLVS as NLM_F_ACK_TLVS, F_REQUEST as NLM_F_REQUEST, NETLINK_CAP_ACK,
+    NETLINK_EXT_ACK, NLMSGERR_ATTR_MSG, NLMSG_ERROR,
 };
 
 /// Longest ECHO string accepted, in bytes, not counting the NUL.
 pub const NL_FOOBAR_XMPL_MSG_MAX_LEN: usize = nl_codec::uapi::NL_FOOBAR_XMPL_MSG_MAX_LEN as usize;
-/// `struct nlmsgerr`: the error and a copy of the request's header.
-pub const NLMSGERR_LEN: usize = 4 + NLMSG_HDRLEN;
