@@ -10,6 +10,7 @@ mod kernel;
 mod project;
 mod verdict;
 mod vm;
+mod ynl;
 
 use std::process::ExitCode;
 
