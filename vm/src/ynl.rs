@@ -104,6 +104,11 @@ pub fn install_client(sh: &Shell, bin_dir: &Path) -> Result<()> {
         spec = spec.display(),
         schema = schema.display(),
     );
+    // The kernel's own specs (nlctrl.yaml: the policies the suite compares with the spec).
+    let specs = bin_dir.join("ynl-specs");
+    fs::remove_file(&specs).ok();
+    std::os::unix::fs::symlink(tools.join("Documentation/netlink/specs"), &specs)
+        .with_context(|| format!("cannot create {}", specs.display()))?;
     let path = bin_dir.join("ynl");
     fs::write(&path, script).with_context(|| format!("cannot write {}", path.display()))?;
     cmd!(sh, "chmod 0755 {path}").run()?;

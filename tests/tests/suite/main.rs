@@ -15,4 +15,5 @@ mod monitor;
 mod netns;
 mod privileges;
 mod stats;
+mod ynl;
 mod zz_last_word;
