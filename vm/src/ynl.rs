@@ -160,7 +160,10 @@ fn spec_tree(sh: &Shell) -> Result<(tempfile_dir::TempDir, PathBuf)> {
     fs::copy(project::root().join(SPEC), &spec)?;
     fs::write(tmp.path().join("MAINTAINERS"), "")?;
     let schema = schema(&tools);
-    fs::copy(&schema, tmp.path().join(schema.file_name().expect("a file name")))?;
+    fs::copy(
+        &schema,
+        tmp.path().join(schema.file_name().expect("a file name")),
+    )?;
     Ok((tmp, spec))
 }
 
@@ -211,16 +214,16 @@ pub fn check_generated(sh: &Shell) -> Result<()> {
         let (tmp, _) = spec_tree(sh)?;
         let fresh = tmp.path().join("generated");
         fs::write(&fresh, &want)?;
-        let diff = cmd!(sh, "diff -u --label {path} --label generated {committed} {fresh}")
-            .ignore_status()
-            .read()?;
+        let diff = cmd!(
+            sh,
+            "diff -u --label {path} --label generated {committed} {fresh}"
+        )
+        .ignore_status()
+        .read()?;
         problems.push(format!("{path} is not what {SPEC} generates:\n{diff}"));
     }
     if !problems.is_empty() {
-        bail!(
-            "{}\nregenerate with: {REGENERATE}",
-            problems.join("\n")
-        );
+        bail!("{}\nregenerate with: {REGENERATE}", problems.join("\n"));
     }
     Ok(())
 }
@@ -247,7 +250,9 @@ mod tempfile_dir {
 
     impl TempDir {
         pub fn new(sh: &Shell) -> Result<TempDir> {
-            Ok(TempDir(cmd!(sh, "mktemp -d -t genl-lab-ynl.XXXXXX").read()?.into()))
+            Ok(TempDir(
+                cmd!(sh, "mktemp -d -t genl-lab-ynl.XXXXXX").read()?.into(),
+            ))
         }
 
         pub fn path(&self) -> &Path {

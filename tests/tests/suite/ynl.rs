@@ -182,12 +182,16 @@ for op in spec["operations"]["list"]:
     n += 1
 kernel = json.load(sys.stdin)
 op_policy, policies = {}, {}
+# ynl decodes the type-value nests into their ids plus the nested attributes.
 for msg in kernel:
-    for cmd, kinds in msg.get("op-policy", {}).items():
-        op_policy.setdefault(int(cmd), {}).update(kinds)
-    for pid, table in msg.get("policy", {}).items():
-        for aid, p in table.items():
-            policies.setdefault(int(pid), {})[int(aid)] = p
+    op = msg.get("op-policy")
+    if op:
+        op = dict(op)
+        op_policy.setdefault(op.pop("op-id"), {}).update(op)
+    p = msg.get("policy")
+    if p:
+        p = dict(p)
+        policies.setdefault(p.pop("policy-id"), {})[p.pop("attr-id")] = p
 for cmd, op in sorted(ops.items()):
     for kind in ["do", "dump"]:
         if kind not in op:
@@ -228,12 +232,22 @@ fn ynl_policies_match_the_spec() {
     ensure_loaded();
     let kernel = kernel_policies();
     if !kernel_at_least(5, 12) {
-        assert_ne!(kernel.code, Some(0), "5.10 has no per-op policies: {kernel:?}");
-        assert!(kernel.stderr.contains("-61") || kernel.stderr.contains("ENODATA") || kernel.stderr.contains("No data"), "{kernel:?}");
+        assert_ne!(
+            kernel.code,
+            Some(0),
+            "5.10 has no per-op policies: {kernel:?}"
+        );
+        assert!(
+            kernel.stderr.contains("-61")
+                || kernel.stderr.contains("ENODATA")
+                || kernel.stderr.contains("No data"),
+            "{kernel:?}"
+        );
         return;
     }
     assert_eq!(kernel.code, Some(0), "getpolicy failed: {kernel:?}");
-    let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../kmod/gnl_foobar_xmpl.yaml");
+    let spec =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../kmod/gnl_foobar_xmpl.yaml");
     let mut python = Command::new("/usr/bin/python3");
     python.arg("-c").arg(POLICIES).arg(spec);
     let compared = run_command_with_stdin(python, Some(kernel.stdout.as_bytes()));
