@@ -32,6 +32,10 @@ lint *ARGS:
 container *ARGS:
     vm/container {{ARGS}}
 
+# Regenerate the UAPI header and docs/gnl_foobar_xmpl.rst from the YNL spec (kmod/gnl_foobar_xmpl.yaml).
+regenerate:
+    cargo lab lint --regenerate
+
 # Review snapshot changes left by a failed run (accept or reject each).
 review:
     cargo insta review

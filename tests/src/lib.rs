@@ -283,11 +283,13 @@ pub fn insta_settings() -> insta::Settings {
     settings
 }
 
-/// insta settings that keep one snapshot per kernel: only for outputs where kernels really
-/// differ (the caller says why in a comment).
-pub fn per_kernel_settings() -> insta::Settings {
+/// The suite's settings with the snapshot named for a kernel behaviour, `<test>@<suffix>`, where
+/// a kernel really differs (the snapshot then says why by its name), e.g. `before-6.0`.
+pub fn behaviour_settings(suffix: Option<&str>) -> insta::Settings {
     let mut settings = insta_settings();
-    settings.set_snapshot_suffix(lab().kernel.clone());
+    if let Some(suffix) = suffix {
+        settings.set_snapshot_suffix(suffix);
+    }
     settings
 }
 
@@ -299,11 +301,12 @@ macro_rules! snapshot {
     };
 }
 
-/// Like [`snapshot!`], but one snapshot per kernel (see [`per_kernel_settings`]).
+/// Like [`snapshot!`], with the snapshot named for a kernel behaviour (see
+/// [`behaviour_settings`]).
 #[macro_export]
-macro_rules! snapshot_per_kernel {
-    ($doc:expr) => {
-        $crate::per_kernel_settings().bind(|| ::insta::assert_snapshot!($doc))
+macro_rules! snapshot_for {
+    ($suffix:expr, $doc:expr) => {
+        $crate::behaviour_settings($suffix).bind(|| ::insta::assert_snapshot!($doc))
     };
 }
 

@@ -26,9 +26,13 @@ fn strip_comments(text: &str) -> String {
     out + rest
 }
 
-/// A value: a number, a known name, or `NAME - 1`.
+/// A value: a number, a known name, or `NAME - 1`, perhaps in parentheses (ynl-gen-c writes
+/// `(__X_MAX - 1)`).
 fn eval(expr: &str, known: &HashMap<String, i64>) -> Option<i64> {
     let expr = expr.trim();
+    if let Some(inner) = expr.strip_prefix('(').and_then(|e| e.strip_suffix(')')) {
+        return eval(inner, known);
+    }
     if let Some((name, n)) = expr.split_once(" - ") {
         return Some(eval(name, known)? - n.trim().parse::<i64>().ok()?);
     }

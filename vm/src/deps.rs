@@ -106,6 +106,16 @@ const VM_NEEDS: &[Need] = &[
         "strace",
         "the benchmarks count system calls in the guest",
     ),
+    need(
+        Probe::File("/usr/lib/python3/dist-packages/yaml/__init__.py"),
+        "python3-yaml",
+        "the kernel's YNL tools read the family's spec",
+    ),
+    need(
+        Probe::File("/usr/lib/python3/dist-packages/jsonschema/__init__.py"),
+        "python3-jsonschema",
+        "the YNL tools validate the spec against the kernel's schema",
+    ),
 ];
 
 /// What `cargo lab lint` needs besides the VM tools.

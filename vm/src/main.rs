@@ -12,6 +12,7 @@ mod project;
 mod toolchain;
 mod verdict;
 mod vm;
+mod ynl;
 
 use std::process::ExitCode;
 

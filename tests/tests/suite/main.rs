@@ -18,4 +18,5 @@ mod monitor;
 mod netns;
 mod privileges;
 mod stats;
+mod ynl;
 mod zz_last_word;

@@ -11,7 +11,7 @@ use xshell::{cmd, Shell};
 
 use crate::apt::Apt;
 use crate::kernel::{self, which};
-use crate::{build, deps, project};
+use crate::{build, deps, project, ynl};
 
 /// Arguments of `cargo lab lint`.
 #[derive(Args, Debug)]
@@ -22,6 +22,10 @@ pub struct LintArgs {
     /// Never install missing tools; print the command instead.
     #[arg(long, env = "GENL_LAB_NO_INSTALL", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_install: bool,
+    /// Regenerate the UAPI header and the reference documentation from the family's YNL spec
+    /// (kmod/gnl_foobar_xmpl.yaml), then exit without linting.
+    #[arg(long)]
+    pub regenerate: bool,
 }
 
 /// Runs every check, reports each, and fails if any failed.
@@ -30,6 +34,10 @@ pub fn run(args: &LintArgs) -> Result<u8> {
     deps::ensure(args.no_install)?;
     deps::ensure_lint(args.no_install)?;
     let sh = project::shell()?;
+    if args.regenerate {
+        ynl::regenerate(&sh)?;
+        return Ok(0);
+    }
     let mut failed = Vec::new();
     let mut check = |name: String, result: Result<()>| match result {
         Ok(()) => eprintln!("==> lint: {name}: ok"),
@@ -38,6 +46,14 @@ pub fn run(args: &LintArgs) -> Result<u8> {
             failed.push(name);
         }
     };
+    check(
+        format!("{} against the YNL schema", ynl::SPEC),
+        ynl::validate(&sh),
+    );
+    check(
+        format!("{} and {} generated from the spec", ynl::HEADER, ynl::RST),
+        ynl::check_generated(&sh),
+    );
     for spec in &specs {
         let kernel = kernel::resolve(&sh, spec)?;
         check(

@@ -20,7 +20,7 @@ use xshell::Shell;
 use crate::kernel::{self, Kernel};
 use crate::verdict::{Outcome, Verdict};
 use crate::vm::{self, Accel, Boot};
-use crate::{build, deps, health, project, VmArgs};
+use crate::{build, deps, health, project, ynl, VmArgs};
 
 /// Everything built on the host before any VM boots.
 pub struct Prepared {
@@ -46,6 +46,7 @@ pub fn prepare(args: &VmArgs) -> Result<Prepared> {
     }
     eprintln!("==> building the clients");
     let bin_dir = build::clients(&sh)?;
+    ynl::install_client(&sh, &bin_dir)?;
     Ok(Prepared {
         sh,
         kernels,

@@ -1,0 +1,252 @@
+//! The kernel's YNL client (`ynl`, tools/net/ynl/cli.py from Debian's linux-source, driven by
+//! kmod/gnl_foobar_xmpl.yaml) as a fourth client, and the policies the running module reports
+//! (CTRL_CMD_GETPOLICY) compared op by op with the spec.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use genl_lab_tests::{
+    ensure_loaded, fresh_module, kernel_at_least, lab, run_command_with_stdin, serial, snapshot,
+    snapshot_for, Outcome,
+};
+
+/// `ynl ARGS` as root, or as root without CAP_NET_ADMIN (`nobody` cannot read the tools, which
+/// are in root's cache).
+fn ynl(args: &[&str], unprivileged: bool) -> Outcome {
+    let mut command = if unprivileged {
+        let mut c = Command::new("setpriv");
+        c.args(["--bounding-set=-net_admin", "--inh-caps=-net_admin", "--"]);
+        c.arg(lab().client("ynl"));
+        c
+    } else {
+        Command::new(lab().client("ynl"))
+    };
+    command.args(args);
+    run_command_with_stdin(command, None)
+}
+
+/// The command and what it did; of a Python traceback only its last line (the error and the
+/// decoded extack), since the frames are the tool's internals and change with its version.
+fn doc(args: &[&str], outcome: &Outcome) -> String {
+    let mut outcome = outcome.clone();
+    if outcome.stderr.starts_with("Traceback") {
+        let last = outcome.stderr.trim_end().lines().last().unwrap_or("");
+        outcome.stderr = format!("{last}\n");
+    }
+    format!("$ ynl {}\n{}", args.join(" "), outcome.render())
+}
+
+fn scenario(args: &[&str]) -> String {
+    doc(args, &ynl(args, false))
+}
+
+#[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
+fn ynl_echo() {
+    let _lock = serial();
+    ensure_loaded();
+    snapshot!(scenario(&["--do", "echo", "--json", r#"{"msg": "hello"}"#]));
+}
+
+#[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
+fn ynl_dump() {
+    let _lock = serial();
+    ensure_loaded();
+    let mut out = scenario(&["--dump", "echo"]);
+    out += &scenario(&["--dump", "echo", "--json", r#"{"count": 2}"#]);
+    snapshot!(out);
+}
+
+/// The error command, and requests the policy rejects: the extack message, offending attribute
+/// and (where the kernel reports it) the policy, as ynl decodes them. Kernels before 6.0 send no
+/// missing-attribute report (NLMSGERR_ATTR_MISS_TYPE), hence their own snapshot.
+#[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
+fn ynl_errors_and_extack() {
+    let _lock = serial();
+    ensure_loaded();
+    let long = format!(r#"{{"msg": "{}"}}"#, "x".repeat(256));
+    let mut out = scenario(&["--do", "reply-with-nlmsg-err"]);
+    out += &scenario(&["--do", "echo"]);
+    out += &scenario(&["--do", "echo", "--json", &long]);
+    out += &scenario(&["--dump", "echo", "--json", r#"{"count": 0}"#]);
+    out += &scenario(&["--do", "set-dump-count", "--json", r#"{"count": 100001}"#]);
+    let before_6_0 = (!kernel_at_least(6, 0)).then_some("before-6.0");
+    snapshot_for!(before_6_0, out);
+}
+
+/// The admin-only command: refused without CAP_NET_ADMIN, acked for root (and the default put back).
+#[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
+fn ynl_admin_only() {
+    let _lock = serial();
+    ensure_loaded();
+    let set = |n: u32| format!(r#"{{"count": {n}}}"#);
+    let five = set(5);
+    let args = ["--do", "set-dump-count", "--json", five.as_str()];
+    let mut out = doc(&args, &ynl(&args, true));
+    out += &scenario(&args);
+    out += &scenario(&["--dump", "echo"]);
+    let three = set(3);
+    out += &scenario(&["--do", "set-dump-count", "--json", &three]);
+    snapshot!(out);
+}
+
+#[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
+fn ynl_stats() {
+    let _lock = serial();
+    fresh_module();
+    let mut out = scenario(&["--do", "echo", "--json", r#"{"msg": "one"}"#]);
+    out += &scenario(&["--dump", "echo", "--json", r#"{"count": 2}"#]);
+    out += &scenario(&["--do", "get-stats"]);
+    out += &scenario(&["--dump", "get-stats"]);
+    snapshot!(out);
+}
+
+/// Whether process `pid` has a generic netlink socket subscribed to a multicast group
+/// (`/proc/net/netlink`: protocol 16, its port ID, a non-zero group mask).
+fn subscribed(pid: u32) -> bool {
+    let table = std::fs::read_to_string("/proc/net/netlink").unwrap_or_default();
+    table.lines().skip(1).any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        f.len() > 3 && f[1] == "16" && f[2] == pid.to_string() && f[3] != "00000000"
+    })
+}
+
+/// Notifications: `ynl --subscribe events` prints the events of an echo and of a dump count
+/// change. (The 6.12 tools cannot mix --subscribe and --do on one socket: two processes.)
+#[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
+fn ynl_notifications() {
+    let _lock = serial();
+    ensure_loaded();
+    let args = ["--subscribe", "events", "--sleep", "10"];
+    let child = Command::new(lab().client("ynl"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ynl --subscribe");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !subscribed(child.id()) {
+        assert!(Instant::now() < deadline, "ynl did not subscribe in 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The events come from the C client: a Python start under TCG would outlast the sleep.
+    let mut out = String::new();
+    for args in [["echo", "event"], ["set-dump-count", "3"]] {
+        let mut command = Command::new(lab().client("gnl-raw"));
+        command.args(args);
+        let outcome = run_command_with_stdin(command, None);
+        out += &format!("$ gnl-raw {}\n{}", args.join(" "), outcome.render());
+    }
+    let output = child.wait_with_output().expect("ynl --subscribe");
+    let listener = Outcome {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    out += &doc(&args, &listener);
+    snapshot!(out);
+}
+
+/// The policies, as `op do|dump: attr type bounds; ...` lines, from the spec and from the kernel.
+const POLICIES: &str = r#"
+import json, sys, yaml
+spec = yaml.safe_load(open(sys.argv[1]))
+attrs = {a["name"]: a for a in spec["attribute-sets"][0]["attributes"]}
+ids, n = {}, 0
+for a in spec["attribute-sets"][0]["attributes"]:
+    n = a.get("value", n)
+    ids[a["name"]] = n
+    n += 1
+consts = {d["name"]: d["value"] for d in spec.get("definitions", []) if d["type"] == "const"}
+def value(v):
+    return consts.get(v, v)
+def from_spec(name):
+    a = attrs[name]
+    c = a.get("checks", {})
+    t = {"string": "nul-string"}.get(a["type"], a["type"])
+    words = [name, t]
+    if "max-len" in c: words += ["max-length", str(value(c["max-len"]))]
+    if "min" in c: words += ["min-value-u", str(value(c["min"]))]
+    if "max" in c: words += ["max-value-u", str(value(c["max"]))]
+    return " ".join(words)
+names = {v: k for k, v in ids.items()}
+def from_kernel(aid, p):
+    words = [names.get(aid, str(aid)), p["type"]]
+    for k in ["max-length", "min-value-u", "max-value-u"]:
+        if k in p: words += [k, str(p[k])]
+    return " ".join(words)
+want, have = [], []
+ops, n = {}, 0
+for op in spec["operations"]["list"]:
+    n = op.get("value", n)
+    if "do" in op or "dump" in op:  # events share their command's number
+        ops[n] = op
+    n += 1
+kernel = json.load(sys.stdin)
+op_policy, policies = {}, {}
+# ynl decodes the type-value nests into their ids plus the nested attributes.
+for msg in kernel:
+    op = msg.get("op-policy")
+    if op:
+        op = dict(op)
+        op_policy.setdefault(op.pop("op-id"), {}).update(op)
+    p = msg.get("policy")
+    if p:
+        p = dict(p)
+        policies.setdefault(p.pop("policy-id"), {})[p.pop("attr-id")] = p
+for cmd, op in sorted(ops.items()):
+    for kind in ["do", "dump"]:
+        if kind not in op:
+            continue
+        req = op[kind].get("request", {}).get("attributes", [])
+        want.append(f"{op['name']} {kind}: " + "; ".join(sorted(from_spec(a) for a in req)))
+        pid = op_policy.get(cmd, {}).get(kind)
+        table = policies.get(pid, {}) if pid is not None else {}
+        # An attribute the spec leaves out is rejected: NLA_REJECT, or absent from the policy.
+        got = [from_kernel(a, p) for a, p in table.items() if p["type"] != "reject"]
+        have.append(f"{op['name']} {kind}: " + "; ".join(sorted(got)))
+print("\n".join(want))
+print("--")
+print("\n".join(have))
+"#;
+
+/// CTRL_CMD_GETPOLICY per op, from the kernel through ynl and the kernel's nlctrl spec.
+fn kernel_policies() -> Outcome {
+    let nlctrl = lab().client("ynl-specs").join("nlctrl.yaml");
+    let mut command = Command::new(lab().client("ynl"));
+    command.arg("--spec").arg(nlctrl).args([
+        "--dump",
+        "getpolicy",
+        "--json",
+        r#"{"family-name": "gnl_foobar_xmpl"}"#,
+        "--output-json",
+        "--no-schema",
+    ]);
+    run_command_with_stdin(command, None)
+}
+
+/// Every kernel the lab runs (5.10 on: per-op policy dumps came with 5.10) reports each op's
+/// policy: they match the spec's request attributes and checks, op by op and do/dump (the module's
+/// ops are hand-written: genl_ops with .start/.done, which the generator cannot emit for 5.10/6.1).
+#[test]
+#[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
+fn ynl_policies_match_the_spec() {
+    let _lock = serial();
+    ensure_loaded();
+    let kernel = kernel_policies();
+    assert_eq!(kernel.code, Some(0), "getpolicy failed: {kernel:?}");
+    let spec =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../kmod/gnl_foobar_xmpl.yaml");
+    let mut python = Command::new("/usr/bin/python3");
+    python.arg("-c").arg(POLICIES).arg(spec);
+    let compared = run_command_with_stdin(python, Some(kernel.stdout.as_bytes()));
+    assert_eq!(compared.code, Some(0), "{compared:?}");
+    let (want, have) = compared.stdout.split_once("--\n").expect("two tables");
+    assert_eq!(have, want, "the module's policies differ from the spec's");
+    snapshot!(compared.stdout);
+}
