@@ -164,6 +164,60 @@ impl Apt {
     }
 }
 
+impl Apt {
+    /// Extracts `paths` (relative to the kernel tree) from `source`, a Debian `linux-source-*`
+    /// package, into `dest`: downloaded and unpacked in `dest.partial`, renamed into place last,
+    /// so an interrupted run is redone, never half-used.
+    pub fn extract_kernel_source(
+        &self,
+        sh: &Shell,
+        source: &Package,
+        paths: &[&str],
+        dest: &Path,
+    ) -> Result<()> {
+        let mut work = dest.as_os_str().to_owned();
+        work.push(".partial");
+        let work = PathBuf::from(work);
+        fs::remove_dir_all(&work).ok();
+        let debs = self.download(sh, std::slice::from_ref(source), &work.join("deb"))?;
+        let deb = &debs[0];
+        let unpacked = work.join("unpacked");
+        cmd!(sh, "dpkg-deb -x {deb} {unpacked}").quiet().run()?;
+        let tarball = fs::read_dir(unpacked.join("usr/src"))?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(".tar.xz"))
+            .with_context(|| format!("{} has no source tarball", source.name))?;
+        let top = tarball
+            .file_name()
+            .expect("a file name")
+            .to_string_lossy()
+            .trim_end_matches(".tar.xz")
+            .to_owned();
+        let wanted: Vec<String> = paths.iter().map(|p| format!("{top}/{p}")).collect();
+        let tree = work.join("tree");
+        fs::create_dir_all(&tree)?;
+        cmd!(
+            sh,
+            "tar -xJf {tarball} -C {tree} --strip-components=1 {wanted...}"
+        )
+        .run()
+        .with_context(|| {
+            format!(
+                "cannot extract {} from {}",
+                paths.join(", "),
+                tarball.display()
+            )
+        })?;
+        if dest.exists() {
+            fs::remove_dir_all(dest)?;
+        }
+        fs::rename(&tree, dest).with_context(|| format!("cannot create {}", dest.display()))?;
+        fs::remove_dir_all(&work).ok();
+        Ok(())
+    }
+}
+
 /// Parses the first stanza of `apt-cache show` output.
 fn parse_record(record: &str) -> Option<Package> {
     let stanza = record.split("\n\n").next()?;

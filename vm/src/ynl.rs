@@ -44,34 +44,8 @@ pub fn tools(sh: &Shell) -> Result<PathBuf> {
     apt.update(sh)?;
     let package = apt.show(sh, SOURCE_PACKAGE)?;
     let dir = base.join(&package.version);
-    let work = base.join(format!("{}.partial", package.version));
-    fs::remove_dir_all(&work).ok();
-    let debs = apt.download(sh, std::slice::from_ref(&package), &work.join("deb"))?;
-    let deb = &debs[0];
-    let unpacked = work.join("unpacked");
-    cmd!(sh, "dpkg-deb -x {deb} {unpacked}").quiet().run()?;
-    let tarball = fs::read_dir(unpacked.join("usr/src"))?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with(".tar.xz"))
-        .with_context(|| format!("{SOURCE_PACKAGE} has no source tarball"))?;
-    let top = tarball
-        .file_name()
-        .expect("a file name")
-        .to_string_lossy()
-        .trim_end_matches(".tar.xz")
-        .to_owned();
-    let wanted: Vec<String> = WANTED.iter().map(|w| format!("{top}/{w}")).collect();
-    let tree = work.join("tree");
-    fs::create_dir_all(&tree)?;
-    cmd!(
-        sh,
-        "tar -xJf {tarball} -C {tree} --strip-components=1 {wanted...}"
-    )
-    .run()
-    .with_context(|| format!("cannot extract the YNL tools from {}", tarball.display()))?;
-    fs::rename(&tree, &dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    fs::remove_dir_all(&work).ok();
+    apt.extract_kernel_source(sh, &package, WANTED, &dir)
+        .context("cannot extract the YNL tools")?;
     Ok(dir)
 }
 

@@ -153,40 +153,15 @@ fn checkpatch_script(sh: &Shell) -> Result<PathBuf> {
         return Ok(script);
     }
     eprintln!("==> fetching checkpatch.pl from Debian's linux-source-6.1 (once)");
-    let cache = project::cache_dir()?;
-    let apt = Apt::new(&cache)?;
+    let apt = Apt::new(&project::cache_dir()?)?;
     apt.update(sh)?;
     let package = apt.show(sh, "linux-source-6.1")?;
-    let debs = apt.download(sh, std::slice::from_ref(&package), &dir.join("deb"))?;
-    let deb = &debs[0];
-    let unpacked = dir.join("unpacked");
-    cmd!(sh, "dpkg-deb -x {deb} {unpacked}").quiet().run()?;
-    let tarball = fs::read_dir(unpacked.join("usr/src"))?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with(".tar.xz"))
-        .context("linux-source has no tarball")?;
-    let top = tarball
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .trim_end_matches(".tar.xz")
-        .to_owned();
-    let wanted: Vec<String> = [
+    let files = [
         "scripts/checkpatch.pl",
         "scripts/spelling.txt",
         "scripts/const_structs.checkpatch",
-    ]
-    .iter()
-    .map(|f| format!("{top}/{f}"))
-    .collect();
-    cmd!(
-        sh,
-        "tar -xJf {tarball} -C {dir} --strip-components=1 {wanted...}"
-    )
-    .run()?;
-    fs::remove_dir_all(&unpacked).ok();
-    fs::remove_dir_all(dir.join("deb")).ok();
+    ];
+    apt.extract_kernel_source(sh, &package, &files, &dir)?;
     Ok(script)
 }
 
