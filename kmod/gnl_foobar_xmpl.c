@@ -14,6 +14,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/atomic.h>
+#include <linux/error-injection.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/netlink.h>
@@ -489,12 +490,14 @@ static struct genl_family xmpl_family __ro_after_init = {
 	.n_mcgrps	= ARRAY_SIZE(xmpl_mcgrps),
 };
 
+/* Error injection (fail_function) lets the lab test a namespace that cannot be made. */
 static int __net_init xmpl_net_init(struct net *net)
 {
 	/* The counters start zeroed: the core allocates with kzalloc(). */
 	xmpl_net(net)->dump_count = GNL_FOOBAR_XMPL_DUMP_COUNT_DEFAULT;
 	return 0;
 }
+ALLOW_ERROR_INJECTION(xmpl_net_init, ERRNO);
 
 static struct pernet_operations xmpl_net_ops = {
 	.init	= xmpl_net_init,

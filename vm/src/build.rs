@@ -34,6 +34,11 @@ fn parse_obj_m(kbuild: &str) -> Vec<String> {
 /// Builds `kmod/` against `kernel` in `target/lab/<kernel>/build` and returns the directory that
 /// holds the `.ko` files. Extra `make` variables (e.g. `W=1`, `C=2`) come from `extra`.
 pub fn module(sh: &Shell, kernel: &Kernel, extra: &[&str]) -> Result<PathBuf> {
+    module_from(sh, kernel, &project::root().join("kmod"), extra)
+}
+
+/// [`module`] for the modules of another directory (the self-check's broken module).
+pub fn module_from(sh: &Shell, kernel: &Kernel, src: &Path, extra: &[&str]) -> Result<PathBuf> {
     kernel::check_kbuild(kernel)?;
     // Kbuild writes next to the sources, so build a copy: kmod/ plus the UAPI headers it includes
     // from ../userland/include.
@@ -42,7 +47,7 @@ pub fn module(sh: &Shell, kernel: &Kernel, extra: &[&str]) -> Result<PathBuf> {
         fs::remove_dir_all(&build)?;
     }
     let kmod = build.join("kmod");
-    copy_dir(&project::root().join("kmod"), &kmod)?;
+    copy_dir(src, &kmod)?;
     copy_dir(
         &project::root().join("userland/include"),
         &build.join("userland/include"),

@@ -119,9 +119,51 @@ const VM_NEEDS: &[Need] = &[
 ];
 
 /// What `cargo lab lint` needs besides the VM tools.
-pub const LINT_NEEDS: &[(&str, &str, &str)] = &[
-    ("sparse", "sparse", "the module's semantic checks (C=2)"),
-    ("shellcheck", "shellcheck", "checks the shell scripts"),
+const LINT_NEEDS: &[Need] = &[
+    need(
+        Probe::Program("sparse"),
+        "sparse",
+        "the module's semantic checks (C=2)",
+    ),
+    need(
+        Probe::Program("shellcheck"),
+        "shellcheck",
+        "checks the shell scripts",
+    ),
+];
+
+/// What building the debug kernel (and its coverage report) needs besides gcc and make.
+const KERNEL_BUILD_NEEDS: &[Need] = &[
+    need(
+        Probe::Program("flex"),
+        "flex",
+        "the kernel's Kconfig and dtc lexers",
+    ),
+    need(
+        Probe::Program("bison"),
+        "bison",
+        "the kernel's Kconfig parser",
+    ),
+    need(
+        Probe::Program("bc"),
+        "bc",
+        "the kernel's timeconst generator",
+    ),
+    need(
+        Probe::File("/usr/include/gelf.h"),
+        "libelf-dev",
+        "objtool reads the kernel's objects",
+    ),
+    need(
+        Probe::File("/usr/include/openssl/ssl.h"),
+        "libssl-dev",
+        "the kernel's build tools (sign-file, extract-cert)",
+    ),
+    need(
+        Probe::Program("genhtml"),
+        "lcov",
+        "the coverage report of the modules",
+    ),
 ];
 
 fn present(probe: Probe) -> bool {
@@ -332,14 +374,27 @@ fn apt_get(args: &[&str]) -> Result<()> {
 
 /// Installs (or names, with `no_install`) the extra tools the lint command needs.
 pub fn ensure_lint(no_install: bool) -> Result<()> {
-    let missing: Vec<&(&str, &str, &str)> = LINT_NEEDS
-        .iter()
-        .filter(|(p, _, _)| which(p).is_none())
-        .collect();
+    ensure_needs(LINT_NEEDS, no_install)
+}
+
+/// Installs the tools the debug kernel's build needs (it is built only when asked for, so the
+/// lab never installs them otherwise).
+pub fn ensure_kernel_build(no_install: bool) -> Result<()> {
+    ensure_needs(KERNEL_BUILD_NEEDS, no_install)
+}
+
+/// `GENL_LAB_NO_INSTALL` as `--no-install` reads it, for steps that do not see the flags.
+pub fn no_install_from_env() -> bool {
+    std::env::var_os("GENL_LAB_NO_INSTALL").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Installs what of `needs` is missing, or fails naming the command when `no_install`.
+fn ensure_needs(needs: &[Need], no_install: bool) -> Result<()> {
+    let missing: Vec<&Need> = needs.iter().filter(|n| !present(n.probe)).collect();
     if missing.is_empty() {
         return Ok(());
     }
-    let packages: Vec<&str> = missing.iter().map(|(_, p, _)| *p).collect();
+    let packages: Vec<&str> = missing.iter().flat_map(|n| n.package.split(' ')).collect();
     refuse_in_container(&packages)?;
     let apt_cmd = format!(
         "{}apt-get install -y --no-install-recommends {}",
@@ -348,12 +403,13 @@ pub fn ensure_lint(no_install: bool) -> Result<()> {
     );
     if no_install {
         bail!(
-            "missing lint tools ({}); install them with:\n  {apt_cmd}",
+            "missing tools ({}), and installing is turned off (--no-install / \
+             GENL_LAB_NO_INSTALL); install them with:\n  {apt_cmd}",
             packages.join(", ")
         );
     }
-    for (_, package, why) in &missing {
-        eprintln!("==> installing {package}: {why}");
+    for n in &missing {
+        eprintln!("==> installing {}: {}", n.package, n.why);
     }
     apt_get(&[&["install", "-y", "--no-install-recommends"][..], &packages].concat())
 }

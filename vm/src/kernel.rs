@@ -10,7 +10,7 @@ use xshell::{cmd, Shell};
 
 use crate::apt::{self, Apt};
 use crate::verdict::usage_error;
-use crate::{project, toolchain};
+use crate::{debug_kernel, project, toolchain};
 
 /// A Debian kernel line the lab knows how to fetch, and the toolchain its modules build with.
 pub struct Line {
@@ -22,6 +22,9 @@ pub struct Line {
     shape: AbiShape,
     /// Where its modules are compiled.
     pub toolchain: Toolchain,
+    /// A newer suite whose sparse parses this line's headers, for `cargo lab lint` (trixie's
+    /// sparse 0.6.4 cannot parse 7.x's `__typeof_unqual__`; sid's 0.6.5 can).
+    pub sparse_suite: Option<&'static str>,
 }
 
 #[derive(Clone, Copy)]
@@ -55,36 +58,42 @@ pub const LINES: &[Line] = &[
         origin: "Debian 11 bullseye (LTS)",
         shape: AbiShape::DebianAbi,
         toolchain: Toolchain::Host,
+        sparse_suite: None,
     },
     Line {
         name: "6.1",
         origin: "Debian 12 bookworm",
         shape: AbiShape::DebianAbi,
         toolchain: Toolchain::Host,
+        sparse_suite: None,
     },
     Line {
         name: "6.12",
         origin: "Debian 12 bookworm-security/backports (+deb12)",
         shape: AbiShape::Patch("+deb12"),
         toolchain: Toolchain::Host,
+        sparse_suite: None,
     },
     Line {
         name: "7.2",
         origin: "Debian 13 trixie-backports (+deb13)",
         shape: AbiShape::Patch("+deb13"),
         toolchain: Toolchain::Root("trixie"),
+        sparse_suite: Some("sid"),
     },
     Line {
         name: "7.3",
         origin: "Debian 13 trixie-backports (+deb13)",
         shape: AbiShape::Patch("+deb13"),
         toolchain: Toolchain::Root("trixie"),
+        sparse_suite: Some("sid"),
     },
     Line {
         name: "next",
         origin: "Debian experimental (release candidates)",
         shape: AbiShape::ReleaseCandidate,
         toolchain: Toolchain::Root("sid"),
+        sparse_suite: None,
     },
 ];
 
@@ -148,6 +157,8 @@ pub enum KernelSpec {
     },
     /// The kernel described by the GENL_LAB_KERNEL_* environment variables (the Nix dev shell).
     Env,
+    /// The lab's debug kernel, built from Debian's source (see `debug_kernel`).
+    Debug,
     /// A kernel tree the user built.
     Tree(PathBuf),
 }
@@ -190,6 +201,8 @@ pub struct Kernel {
     pub compiler: String,
     /// Whether the kernel's config has KFENCE (for hardened boots).
     pub has_kfence: bool,
+    /// The lab's debug kernel (KASAN needs more memory; the fuzzer injects faults there).
+    pub debug: bool,
 }
 
 /// A toolchain root the module is built in, and the host directory holding the kernel's kbuild
@@ -221,6 +234,8 @@ fn parse_specs_with(arg: Option<&str>, env_kernel: bool) -> Result<Vec<KernelSpe
                     .collect()
             } else if item == "env" {
                 vec![KernelSpec::Env]
+            } else if item == debug_kernel::NAME || item == "7.3-debug" {
+                vec![KernelSpec::Debug]
             } else if let Some(spec) = parse_debian(item) {
                 vec![spec]
             } else if item.contains('/') || Path::new(item).is_dir() {
@@ -235,7 +250,8 @@ fn parse_specs_with(arg: Option<&str>, env_kernel: bool) -> Result<Vec<KernelSpe
             } else {
                 return Err(usage_error(format!(
                 "unknown kernel '{item}': known kernels are {} (each also as -{}), the groups {}, \
-                 `env` (GENL_LAB_KERNEL_* variables) or the path of a kernel tree you built \
+                 `debug` (the lab's KASAN/lockdep/kmemleak build of 7.3), `env` \
+                 (GENL_LAB_KERNEL_* variables) or the path of a kernel tree you built \
                  (see `cargo lab kernels`)",
                 LINES.iter().map(|l| l.name).collect::<Vec<_>>().join(", "),
                 FLAVOURS.join(" or -"),
@@ -280,6 +296,7 @@ pub fn resolve(sh: &Shell, spec: &KernelSpec) -> Result<Kernel> {
             resolve_debian(sh, line_named(line), *flavour, false)
         }
         KernelSpec::Env => resolve_env(),
+        KernelSpec::Debug => debug_kernel::resolve(sh),
         KernelSpec::Tree(path) => resolve_tree(path),
     }
 }
@@ -401,8 +418,32 @@ fn kernel_from_cache(sh: &Shell, line: &Line, name: &str, c: &CachedKernel) -> R
         build_root,
         compiler,
         has_kfence: config.lines().any(|l| l == "CONFIG_KFENCE=y"),
+        debug: false,
         boot: c.image(),
         kbuild,
+    })
+}
+
+/// `kernel` (from a toolchain root) with its module built in `suite`'s root instead, with the
+/// same compiler package: the lint checks 7.x with sid's sparse this way.
+pub fn in_suite_root(sh: &Shell, kernel: &Kernel, suite: &str) -> Result<Kernel> {
+    let Some(br) = &kernel.build_root else {
+        return Ok(kernel.clone());
+    };
+    let cc = kbuild_compiler(&kernel.kbuild).with_context(|| {
+        format!(
+            "{}: .kernelvariables names no compiler",
+            kernel.kbuild.display()
+        )
+    })?;
+    let tc = toolchain::ensure(sh, suite, &cc, &br.kernel_files)?;
+    Ok(Kernel {
+        build_root: Some(BuildRoot {
+            root: tc.root,
+            kernel_files: br.kernel_files.clone(),
+        }),
+        compiler: tc.compiler,
+        ..kernel.clone()
     })
 }
 
@@ -712,6 +753,7 @@ fn resolve_env() -> Result<Kernel> {
         build_root: None,
         compiler: compiler_version("gcc"),
         has_kfence: config.lines().any(|l| l == "CONFIG_KFENCE=y"),
+        debug: false,
     })
 }
 
@@ -753,6 +795,7 @@ fn resolve_tree(path: &Path) -> Result<Kernel> {
         build_root: None,
         compiler: compiler_version("gcc"),
         has_kfence: config.lines().any(|l| l == "CONFIG_KFENCE=y"),
+        debug: false,
     })
 }
 

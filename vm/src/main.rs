@@ -4,6 +4,9 @@
 mod apt;
 mod build;
 mod cmd;
+mod coverage;
+mod debug_kernel;
+mod debugfs;
 mod deps;
 mod health;
 mod junit;
@@ -46,6 +49,10 @@ enum Command {
     Bench(cmd::bench::BenchArgs),
     /// Hostile input and load: fuzz the family, hammer it, unload it under load, check privileges.
     Fuzz(cmd::fuzz::FuzzArgs),
+    /// Prove the verdict: boot the debug kernel with deliberately broken modules, one bug each.
+    Selfcheck(cmd::selfcheck::SelfcheckArgs),
+    /// The modules' line and branch coverage from the debug kernel's test and fuzz runs (HTML).
+    Coverage,
     /// Runs inside the guest (started by the other commands, not by hand).
     #[command(hide = true)]
     Guest(cmd::guest::GuestArgs),
@@ -94,6 +101,8 @@ fn main() -> ExitCode {
         Command::Lint(args) => cmd::lint::run(&args),
         Command::Bench(args) => cmd::bench::run(&args),
         Command::Fuzz(args) => cmd::fuzz::run(&args),
+        Command::Coverage => coverage::report(),
+        Command::Selfcheck(args) => cmd::selfcheck::run(&args),
         Command::Guest(args) => cmd::guest::run(&args),
     };
     match result {

@@ -64,7 +64,7 @@ impl Outcome {
         }
     }
 
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Outcome::Passed => "passed",
             Outcome::TestsFailed => "tests failed",

@@ -132,7 +132,9 @@ impl Boot<'_> {
         }
         // virtiofsd needs more than a plain host offers and vng falls back to 9p after a few
         // seconds of retries anyway: go straight to 9p.
-        cmd.args(["--memory", "1G", "--cpus", "2", "--force-9p"]);
+        // KASAN keeps an eighth of memory as shadow, kmemleak and lockdep their own tables.
+        let memory = if self.kernel.debug { "2G" } else { "1G" };
+        cmd.args(["--memory", memory, "--cpus", "2", "--force-9p"]);
         for dir in std::iter::once(&self.out_dir).chain(&self.rw_dirs) {
             cmd.arg(format!("--rwdir={}", dir.display()));
         }

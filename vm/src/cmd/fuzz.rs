@@ -19,8 +19,9 @@ pub struct FuzzArgs {
     /// Seed of the fuzzer; a seed replays the same requests. Default: from the clock (printed).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Run only one scenario group: all, fuzz, stress, unload or privileges.
-    #[arg(long, default_value = "all", value_parser = ["all", "fuzz", "stress", "unload", "privileges"])]
+    /// Run only one scenario group: all, fuzz, stress, unload, privileges or faults (a kernel
+    /// with fault injection: `--kernel debug`).
+    #[arg(long, default_value = "all", value_parser = ["all", "fuzz", "stress", "unload", "privileges", "faults"])]
     pub only: String,
     /// More options for the guest driver, after `--` (see `gnl-fuzz all --help`), e.g.
     /// `-- --echoes 2500 --cycles 100`.
@@ -59,8 +60,13 @@ pub fn run(args: &FuzzArgs) -> Result<u8> {
                 seed.to_string(),
             ]);
         }
+        // The debug kernel injects faults too (failslab, fail_page_alloc, fail_function).
+        if kernel.debug && args.only == "all" {
+            mode.push("--faults".to_owned());
+        }
         mode.extend(args.extra.iter().cloned());
-        let run = super::boot_guest(&prep, kernel, &vm, &mode)?;
+        let mut run = super::boot_guest(&prep, kernel, &vm, &mode)?;
+        super::capture_coverage(&prep, kernel, &mut run.verdict, "fuzz");
         run.verdict.print();
         verdicts.push(run.verdict);
     }

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 
 use super::{GuestReport, DMESG, GUEST_REPORT};
-use crate::build;
+use crate::{build, debugfs};
 
 /// Arguments of `lab guest` (passed by the host, not typed by users).
 #[derive(Args, Debug)]
@@ -65,6 +65,12 @@ pub fn run(args: &GuestArgs) -> Result<u8> {
         started: unix_now(),
         ..GuestReport::default()
     };
+    // kmemleak (the debug kernel) judges only what happens from here on.
+    if !matches!(args.mode, Mode::Shell) {
+        if let Err(err) = debugfs::kmemleak_baseline() {
+            report.problems.push(format!("{err:#}"));
+        }
+    }
     let outcome = match &args.mode {
         Mode::Test {
             suite,
@@ -79,6 +85,7 @@ pub fn run(args: &GuestArgs) -> Result<u8> {
         report.problems.push(format!("{err:#}"));
         report.exit_code = report.exit_code.max(1);
     }
+    after_run(args, &mut report);
     save_dmesg(&args.out)?;
     report.finished = unix_now();
     report.seconds = start.elapsed().as_secs_f64();
@@ -87,6 +94,23 @@ pub fn run(args: &GuestArgs) -> Result<u8> {
         serde_json::to_string_pretty(&report)? + "\n",
     )?;
     Ok(u8::try_from(report.exit_code.clamp(0, 255)).unwrap_or(1))
+}
+
+/// The debug kernel's reports: kmemleak's scans (the host judges `kmemleak.txt`) and the modules'
+/// coverage counters.
+fn after_run(args: &GuestArgs, report: &mut GuestReport) {
+    match debugfs::kmemleak_report(&args.out) {
+        Ok(Some(0)) => println!("kmemleak: no suspected leaks"),
+        Ok(Some(n)) => println!(
+            "kmemleak: {n} suspected leaks, see {}",
+            args.out.join(debugfs::KMEMLEAK_REPORT).display()
+        ),
+        Ok(None) => {}
+        Err(err) => report.problems.push(format!("kmemleak: {err:#}")),
+    }
+    if let Err(err) = debugfs::save_gcov(&args.kmod_dir, &args.out) {
+        report.problems.push(format!("gcov: {err:#}"));
+    }
 }
 
 /// The guest's wall clock, in Unix seconds.

@@ -55,7 +55,17 @@ pub fn run(args: &LintArgs) -> Result<u8> {
         ynl::check_generated(&sh),
     );
     for spec in &specs {
-        let kernel = kernel::resolve(&sh, spec)?;
+        let mut kernel = kernel::resolve(&sh, spec)?;
+        if let kernel::KernelSpec::Debian { line, .. } = spec {
+            if let Some(suite) = kernel::line_named(line).sparse_suite {
+                eprintln!(
+                    "==> lint: [{}] sparse from Debian {suite} (this line's own suite has one \
+                     too old for its headers)",
+                    kernel.name
+                );
+                kernel = kernel::in_suite_root(&sh, &kernel, suite)?;
+            }
+        }
         check(
             format!("module W=1 C=2 (sparse) on {}", kernel.name),
             module_warnings(&sh, &kernel),
@@ -99,41 +109,18 @@ fn module_warnings(sh: &Shell, kernel: &kernel::Kernel) -> Result<()> {
     let _lock = project::lock_kernel_dir(&kernel.name)?;
     // Debian's 7.x kbuild lacks scripts/checker-valid.sh, so `C=2` alone turns sparse off there
     // with a warning; KBUILD_CHECKSRC on the command line keeps it on (the CHECK lines prove it).
-    let log = match build::module(sh, kernel, &["W=1", "C=2", "KBUILD_CHECKSRC=2"]) {
-        Ok(kmod) => {
-            let log = build_log(&kmod)?;
-            // A lint that silently skipped sparse would pass anything.
-            for module in build::modules(&kmod)? {
-                let checked = format!("{module}.c");
-                if !log
-                    .lines()
-                    .any(|l| l.trim_start().starts_with("CHECK") && l.ends_with(&checked))
-                {
-                    bail!("sparse did not check {checked} (no CHECK line in the build log)");
-                }
-            }
-            log
+    let kmod = build::module(sh, kernel, &["W=1", "C=2", "KBUILD_CHECKSRC=2"])?;
+    let log = build_log(&kmod)?;
+    // A lint that silently skipped sparse would pass anything.
+    for module in build::modules(&kmod)? {
+        let checked = format!("{module}.c");
+        if !log
+            .lines()
+            .any(|l| l.trim_start().starts_with("CHECK") && l.ends_with(&checked))
+        {
+            bail!("sparse did not check {checked} (no CHECK line in the build log)");
         }
-        // The sparse of the kernel's own suite may be older than its headers (trixie's 0.6.4
-        // cannot parse 7.x's __typeof_unqual__): that is the kernel's tool versus the kernel,
-        // not the module, so say so and check with the compiler alone.
-        Err(err) => {
-            let failed =
-                fs::read_to_string(project::kernel_dir(&kernel.name).join("build/make.log"))
-                    .unwrap_or_default();
-            let errors: Vec<&str> = failed.lines().filter(|l| l.contains("error:")).collect();
-            if errors.is_empty() || errors.iter().any(|l| l.contains("/kmod/")) {
-                return Err(err);
-            }
-            eprintln!(
-                "==> lint: [{}] sparse cannot parse this kernel's own headers ({}): this kernel is \
-                 checked with W=1 alone",
-                kernel.name,
-                errors[0].trim()
-            );
-            build_log(&build::module(sh, kernel, &["W=1"])?)?
-        }
-    };
+    }
     let ours: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("warning:") || l.contains("error:"))

@@ -8,6 +8,7 @@ pub mod fuzz;
 pub mod guest;
 pub mod kernels;
 pub mod lint;
+pub mod selfcheck;
 pub mod test;
 
 use std::fs;
@@ -20,7 +21,7 @@ use xshell::Shell;
 use crate::kernel::{self, Kernel};
 use crate::verdict::{Outcome, Verdict};
 use crate::vm::{self, Accel, Boot};
-use crate::{build, deps, health, project, ynl, VmArgs};
+use crate::{build, coverage, debug_kernel, debugfs, deps, health, project, ynl, VmArgs};
 
 /// Everything built on the host before any VM boots.
 pub struct Prepared {
@@ -34,6 +35,9 @@ pub struct Prepared {
 pub fn prepare(args: &VmArgs) -> Result<Prepared> {
     let specs = kernel::parse_specs(args.kernel.as_deref())?;
     deps::ensure(args.no_install)?;
+    if specs.contains(&kernel::KernelSpec::Debug) && debug_kernel::cached()?.is_none() {
+        deps::ensure_kernel_build(args.no_install)?;
+    }
     let sh = project::shell()?;
     let (accel, why) = vm::choose_accel(args.accel)?;
     eprintln!("==> accelerator: {} ({why})", accel.name());
@@ -94,18 +98,35 @@ pub fn boot_guest(
     args: &VmArgs,
     mode: &[String],
 ) -> Result<GuestRun> {
+    boot_guest_with(prep, kernel, args, mode, &project::root().join("kmod"))
+}
+
+/// [`boot_guest`] with the modules of `kmod_src` instead of `kmod/`.
+pub fn boot_guest_with(
+    prep: &Prepared,
+    kernel: &Kernel,
+    args: &VmArgs,
+    mode: &[String],
+    kmod_src: &Path,
+) -> Result<GuestRun> {
     let start = Instant::now();
     let _lock = project::lock_kernel_dir(&kernel.name)?;
     let out = project::kernel_dir(&kernel.name);
     fs::create_dir_all(&out)?;
-    for stale in [CONSOLE_LOG, DMESG, GUEST_REPORT, "summary.json"] {
+    for stale in [
+        CONSOLE_LOG,
+        DMESG,
+        GUEST_REPORT,
+        "summary.json",
+        debugfs::KMEMLEAK_REPORT,
+    ] {
         fs::remove_file(out.join(stale)).ok();
     }
     eprintln!(
         "==> [{}] building the module against {}",
         kernel.name, kernel.release
     );
-    let kmod_dir = match build::module(&prep.sh, kernel, &[]) {
+    let kmod_dir = match build::module_from(&prep.sh, kernel, kmod_src, &[]) {
         Ok(dir) => dir,
         Err(err) => {
             let verdict = Verdict::infra(
@@ -153,6 +174,24 @@ pub fn boot_guest(
         report,
         vm_window,
     })
+}
+
+/// On the debug kernel: the run's coverage of the modules (see `coverage`). Counters that
+/// cannot be read fail the run, since a debug run promises them.
+pub fn capture_coverage(prep: &Prepared, kernel: &Kernel, verdict: &mut Verdict, run: &str) {
+    if !kernel.debug || verdict.result == Outcome::InfraFailed {
+        return;
+    }
+    let out = project::kernel_dir(&kernel.name);
+    let kmod_dir = out.join("build").join("kmod");
+    if let Err(err) = coverage::capture(&prep.sh, &kmod_dir, &out, run) {
+        eprintln!("==> [{}] coverage: {err:#}", kernel.name);
+        if verdict.result == Outcome::Passed {
+            verdict.result = Outcome::TestsFailed;
+            verdict.reason = format!("coverage: {err:#}");
+            verdict.save().ok();
+        }
+    }
 }
 
 /// The command line of the guest side: this very binary, `guest`, where things are, and `mode`.
@@ -209,6 +248,7 @@ fn judge(
 ) -> (Verdict, Option<GuestReport>) {
     let console = fs::read_to_string(&boot.console_log).unwrap_or_default();
     let dmesg = fs::read_to_string(out.join(DMESG)).unwrap_or_default();
+    let kmemleak = fs::read_to_string(out.join(debugfs::KMEMLEAK_REPORT)).unwrap_or_default();
     let report: Option<GuestReport> = fs::read_to_string(out.join(GUEST_REPORT))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
@@ -236,6 +276,11 @@ fn judge(
             health::scan_console(&console)
                 .iter()
                 .map(|f| f.describe(CONSOLE_LOG)),
+        )
+        .chain(
+            health::scan(&kmemleak)
+                .iter()
+                .map(|f| f.describe(debugfs::KMEMLEAK_REPORT)),
         )
         .collect();
     (verdict.result, verdict.reason) = if let Some(first) = findings.first() {
@@ -290,6 +335,7 @@ mod tests {
             build_root: None,
             compiler: String::new(),
             has_kfence: false,
+            debug: false,
         }
     }
 

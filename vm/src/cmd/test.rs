@@ -30,7 +30,8 @@ pub fn run(args: &TestArgs) -> Result<u8> {
             "--".to_owned(),
         ];
         mode.extend(args.suite_args.iter().cloned());
-        let run = super::boot_guest(&prep, kernel, &args.vm, &mode)?;
+        let mut run = super::boot_guest(&prep, kernel, &args.vm, &mode)?;
+        super::capture_coverage(&prep, kernel, &mut run.verdict, "test");
         run.verdict.print();
         verdicts.push(run.verdict);
     }

@@ -5,6 +5,7 @@
 //! Exit 0 when every scenario passed, 1 otherwise; each prints its counts. A seed replays the same
 //! requests on each fuzzing socket (the interleaving of the sockets is up to the scheduler).
 
+mod faults;
 mod fuzz;
 use nl_codec as nl;
 mod privileges;
@@ -36,6 +37,8 @@ enum Cmd {
     Unload(Opts),
     /// Only the privilege and namespace scenarios.
     Privileges,
+    /// Only the fault injection scenarios (a kernel with fault injection: `--kernel debug`).
+    Faults(Opts),
     /// The child side of the privilege scenarios (started by `privileges`).
     #[command(hide = true)]
     Probe {
@@ -71,6 +74,16 @@ struct Opts {
     /// Quiet load/unload cycles for the leak check.
     #[arg(long, default_value_t = 100)]
     cycles: u32,
+    /// `all` also injects faults (allocation failures, fail_function); needs a kernel built
+    /// with fault injection, such as the lab's debug kernel.
+    #[arg(long)]
+    faults: bool,
+    /// Requests sent while the module's allocations fail.
+    #[arg(long, default_value_t = 3000)]
+    fault_requests: u64,
+    /// Module loads attempted while allocations fail.
+    #[arg(long, default_value_t = 40)]
+    fault_loads: u32,
 }
 
 /// One echo over the classic protocol, checked.
@@ -217,6 +230,35 @@ fn unload_all(run: &mut Run, o: &Opts) {
     });
 }
 
+fn faults_all(run: &mut Run, o: &Opts, seed: u64) {
+    run.scenario("faults: requests, dumps and events", || {
+        let mut p = match family() {
+            Ok(fam) => faults::requests(fam, seed, o.fault_requests, 20),
+            Err(e) => vec![e],
+        };
+        if let Err(e) = still_works() {
+            p.push(format!("after the faults: {e}"));
+        }
+        p
+    });
+    run.scenario("faults: module loads", || {
+        let mut p = faults::loads(o.fault_loads, 3);
+        if let Err(e) = still_works() {
+            p.push(format!("after the faults: {e}"));
+        }
+        p
+    });
+    run.scenario("faults: fail_function on the per-namespace init", || {
+        let mut p = faults::pernet_init();
+        if let Err(e) = still_works() {
+            p.push(format!("after the faults: {e}"));
+        }
+        p
+    });
+    // The requests set random dump counts: back to the default.
+    let _ = unload::unload_all().and_then(|()| unload::load_all());
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Reload without dynamic debug: a run of pr_debug lines per request would push the boot
@@ -241,7 +283,7 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Cmd::All(o) | Cmd::Fuzz(o) | Cmd::Stress(o) | Cmd::Unload(o) => {
+        Cmd::All(o) | Cmd::Fuzz(o) | Cmd::Stress(o) | Cmd::Unload(o) | Cmd::Faults(o) => {
             let seed = o.seed.unwrap_or_else(|| {
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -263,6 +305,9 @@ fn main() -> ExitCode {
             }
             if all {
                 run.scenario("privileges and namespaces", privileges::run);
+            }
+            if (all && o.faults) || matches!(cli.command, Cmd::Faults(_)) {
+                faults_all(&mut run, o, seed);
             }
         }
         Cmd::Privileges => run.scenario("privileges and namespaces", privileges::run),
