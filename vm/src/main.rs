@@ -81,6 +81,10 @@ pub struct VmArgs {
     /// Show the whole kernel console while the VM runs (it is always saved to the log).
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Set by commands that boot several kernels side by side: the guests' output goes to
+    /// their logs only.
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 fn main() -> ExitCode {

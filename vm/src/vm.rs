@@ -95,6 +95,8 @@ pub struct Boot<'a> {
     pub timeout: Duration,
     /// Echo kernel console lines too, not only the guest's own output.
     pub verbose: bool,
+    /// Keep the guest's output in the log only (set when VMs run side by side).
+    pub quiet: bool,
 }
 
 /// How a boot ended.
@@ -165,9 +167,15 @@ impl Boot<'_> {
         let out = pump(
             child.stdout.take().expect("piped"),
             log.clone(),
-            Echo::Stdout,
+            if self.quiet {
+                Echo::Nowhere
+            } else {
+                Echo::Stdout
+            },
         );
-        let echo_err = if self.verbose {
+        let echo_err = if self.quiet {
+            Echo::Nowhere
+        } else if self.verbose {
             Echo::Stderr
         } else {
             Echo::StderrButKernel
@@ -212,6 +220,8 @@ impl Boot<'_> {
 
 #[derive(Clone, Copy)]
 enum Echo {
+    /// Only into the log (several VMs at once: their outputs would interleave).
+    Nowhere,
     Stdout,
     Stderr,
     StderrButKernel,
@@ -232,6 +242,7 @@ fn pump(
             }
             let text = String::from_utf8_lossy(&line);
             match echo {
+                Echo::Nowhere => {}
                 Echo::Stdout => {
                     let _ = std::io::stdout().write_all(&line);
                 }

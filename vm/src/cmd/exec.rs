@@ -88,6 +88,7 @@ pub fn shell(args: &VmArgs) -> Result<u8> {
         exec: Vec::new(),
         timeout: Duration::MAX,
         verbose: args.verbose,
+        quiet: false,
     };
     let code = boot.run_interactive(&script)?;
     Ok(u8::try_from(code).unwrap_or(1))

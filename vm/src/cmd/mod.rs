@@ -59,6 +59,57 @@ pub fn prepare(args: &VmArgs) -> Result<Prepared> {
     })
 }
 
+/// Runs `one` for every kernel, `jobs` kernels at a time (VMs side by side), and returns the
+/// verdicts in the kernels' order. With more than one at a time the guests' output goes to their
+/// logs only and each kernel prints its progress lines and its verdict.
+pub fn each_kernel(
+    prep: &Prepared,
+    jobs: usize,
+    one: impl Fn(&Prepared, &Kernel) -> Result<Verdict> + Sync,
+) -> Result<Vec<Verdict>> {
+    let jobs = jobs.clamp(1, prep.kernels.len().max(1));
+    if jobs == 1 {
+        return prep.kernels.iter().map(|k| one(prep, k)).collect();
+    }
+    eprintln!(
+        "==> {} kernels, {jobs} at a time (each guest's output is in target/lab/<kernel>/console.log)",
+        prep.kernels.len()
+    );
+    // A `Shell` is not shared across threads: each worker gets its own copy of the rest.
+    let (kernels, accel, bin_dir) = (&prep.kernels, prep.accel, &prep.bin_dir);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: std::sync::Mutex<Vec<(usize, Result<Verdict>)>> = Default::default();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                let mine = match project::shell().map(|sh| Prepared {
+                    sh,
+                    kernels: kernels.clone(),
+                    accel,
+                    bin_dir: bin_dir.clone(),
+                }) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        results.lock().unwrap().push((usize::MAX, Err(e)));
+                        return;
+                    }
+                };
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(kernel) = mine.kernels.get(i) else {
+                        break;
+                    };
+                    let verdict = one(&mine, kernel);
+                    results.lock().unwrap().push((i, verdict));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, v)| v).collect()
+}
+
 /// What the guest side reports in `guest.json`.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct GuestReport {
@@ -153,6 +204,7 @@ pub fn boot_guest_with(
         exec,
         timeout: Duration::from_secs(args.timeout),
         verbose: args.verbose,
+        quiet: args.quiet,
     };
     eprintln!(
         "==> [{}] booting {} under {} (timeout {} s)",
@@ -223,6 +275,11 @@ pub fn guest_command(
     ];
     argv.extend(mode.iter().cloned());
     Ok(argv)
+}
+
+/// Kernels side by side by default: one VM (2 vCPUs) per two host cores, at least one.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
 
 /// Kernel arguments for `--hardened`: SLUB debugging everywhere, KFENCE sampling where it exists.

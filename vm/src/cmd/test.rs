@@ -11,6 +11,9 @@ use crate::{build, project, VmArgs};
 pub struct TestArgs {
     #[command(flatten)]
     pub vm: VmArgs,
+    /// Kernels booted side by side (each VM has 2 vCPUs): default one per 2 host cores.
+    #[arg(long, short = 'j', default_value_t = super::default_jobs())]
+    pub jobs: usize,
     /// Passed to the suite binary, e.g. a test name filter: `cargo lab test -- echo`.
     #[arg(last = true)]
     pub suite_args: Vec<String>,
@@ -18,11 +21,12 @@ pub struct TestArgs {
 
 /// Runs the suite on every kernel asked for and returns the exit code of the worst verdict.
 pub fn run(args: &TestArgs) -> Result<u8> {
-    let prep = super::prepare(&args.vm)?;
+    let mut vm = args.vm.clone();
+    let prep = super::prepare(&vm)?;
+    vm.quiet = args.jobs > 1 && prep.kernels.len() > 1;
     eprintln!("==> building the test suite");
     let suite = build::suite(&prep.sh)?;
-    let mut verdicts = Vec::new();
-    for kernel in &prep.kernels {
+    let verdicts = super::each_kernel(&prep, args.jobs, |prep, kernel| {
         let mut mode = vec![
             "test".to_owned(),
             "--suite".to_owned(),
@@ -30,11 +34,11 @@ pub fn run(args: &TestArgs) -> Result<u8> {
             "--".to_owned(),
         ];
         mode.extend(args.suite_args.iter().cloned());
-        let mut run = super::boot_guest(&prep, kernel, &args.vm, &mode)?;
-        super::capture_coverage(&prep, kernel, &mut run.verdict, "test");
+        let mut run = super::boot_guest(prep, kernel, &vm, &mode)?;
+        super::capture_coverage(prep, kernel, &mut run.verdict, "test");
         run.verdict.print();
-        verdicts.push(run.verdict);
-    }
+        Ok(run.verdict)
+    })?;
     eprintln!();
     eprint!("{}", summary_table(&verdicts));
     crate::junit::write_run(&project::lab_dir(), &verdicts)?;
