@@ -65,6 +65,15 @@ fn cache_root() -> Result<PathBuf> {
     Ok(project::cache_dir()?.join("kernels").join(NAME))
 }
 
+/// Where a build for the current fragments goes: `kernels/debug/<source version>-<hash>`.
+pub fn expected_dir_hint() -> Result<String> {
+    let (_, hash) = fragments()?;
+    Ok(format!(
+        "{}/<source version>-{hash}",
+        cache_root()?.display()
+    ))
+}
+
 /// The finished build for these fragments, if the cache has one (the newest source first).
 pub fn cached() -> Result<Option<(PathBuf, Built)>> {
     let (_, hash) = fragments()?;

@@ -5,7 +5,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::kernel::{self, Toolchain, FLAVOURS, LINES};
-use crate::{project, toolchain};
+use crate::{debug_kernel, project, toolchain};
 
 /// Arguments of `cargo lab kernels`.
 #[derive(Args, Debug)]
@@ -79,6 +79,28 @@ pub fn run(args: &KernelsArgs) -> Result<u8> {
             cached.join("\n       ")
         );
     }
+    let debug = match debug_kernel::cached()? {
+        Some((dir, b)) => format!(
+            "{} ({}, {}, {} files in {:.0} s; {})",
+            b.release,
+            b.source,
+            b.compiler,
+            b.objects,
+            b.build_seconds,
+            dir.display()
+        ),
+        None => format!(
+            "not yet: built on first use from {} ({})",
+            debug_kernel::SOURCE_PACKAGE,
+            debug_kernel::expected_dir_hint()?
+        ),
+    };
+    println!(
+        "{:<6} {:<46} {:<16} {debug}",
+        debug_kernel::NAME,
+        "the lab's KASAN/lockdep/kmemleak build of 7.3",
+        "host"
+    );
     println!(
         "\nEach line also as -{} (e.g. 7.3-rt). Groups: lts (5.10, 6.1, 6.12), latest (7.3), \
          all (every release line).",
