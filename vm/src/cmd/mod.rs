@@ -195,6 +195,12 @@ pub fn boot_guest_with(
         }
     };
     let exec = guest_command(prep, kernel, &kmod_dir, mode)?;
+    // KASAN, lockdep and kmemleak make everything about three times slower under TCG.
+    let timeout = if kernel.debug {
+        args.timeout * 3
+    } else {
+        args.timeout
+    };
     let boot = Boot {
         kernel,
         accel: prep.accel,
@@ -202,7 +208,7 @@ pub fn boot_guest_with(
         rw_dirs: vec![project::root().join("tests")],
         append: hardening_args(kernel, args.hardened),
         exec,
-        timeout: Duration::from_secs(args.timeout),
+        timeout: Duration::from_secs(timeout),
         verbose: args.verbose,
         quiet: args.quiet,
     };
@@ -211,12 +217,12 @@ pub fn boot_guest_with(
         kernel.name,
         kernel.release,
         prep.accel.name(),
-        args.timeout
+        timeout
     );
     let vm_started = SystemTime::now();
     let result = boot.run()?;
     let vm_window = Some((vm_started, SystemTime::now()));
-    let verdict_and_report = judge(kernel, prep.accel, &out, &result, args.timeout);
+    let verdict_and_report = judge(kernel, prep.accel, &out, &result, timeout);
     let (mut verdict, report) = verdict_and_report;
     verdict.seconds = start.elapsed().as_secs_f64();
     verdict.save()?;
