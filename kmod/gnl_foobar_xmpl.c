@@ -497,6 +497,7 @@ static int __net_init xmpl_net_init(struct net *net)
 	xmpl_net(net)->dump_count = GNL_FOOBAR_XMPL_DUMP_COUNT_DEFAULT;
 	return 0;
 }
+
 ALLOW_ERROR_INJECTION(xmpl_net_init, ERRNO);
 
 static struct pernet_operations xmpl_net_ops = {

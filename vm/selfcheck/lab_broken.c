@@ -39,7 +39,7 @@ static void leak(void)
 	void *p = kmalloc(128, GFP_KERNEL);
 
 	/* Printing the pointer keeps the allocation; nothing keeps the pointer. */
-	pr_info("leaked an object at %px\n", p);
+	pr_info("leaked an object at %p\n", p);
 }
 
 static void lock_order_inversion(void)
