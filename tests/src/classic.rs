@@ -12,7 +12,8 @@ use nl_codec::{Sock, NETLINK_CAP_ACK, NETLINK_EXT_ACK, NLMSG_ERROR};
 use crate::kmsg::KernelLog;
 use crate::lab::lab;
 use crate::run::{run_command, run_command_with_stdin, section, Outcome};
-use crate::snapshot::{lines_text, normalize, shell_words};
+use crate::scenario::agree;
+use crate::snapshot::{lines_text, shell_words};
 
 /// Name of the module and of its `pr_fmt` prefix.
 pub const MODULE: &str = lab_facts::CLASSIC_MODULE;
@@ -71,19 +72,7 @@ pub fn scenario(args: &[&str], stdin: Option<&[u8]>) -> String {
         let outcome = run_command_with_stdin(command, stdin);
         runs.push((client, outcome, log.lines_of(MODULE)));
     }
-    let (first, first_outcome, first_lines) = &runs[0];
-    let (other, outcome, lines) = &runs[1];
-    assert_eq!(
-        outcome,
-        first_outcome,
-        "{other} and {first} disagree on `{}`",
-        args.join(" ")
-    );
-    assert_eq!(
-        normalize(&lines.join("\n")),
-        normalize(&first_lines.join("\n")),
-        "the module logged different lines for {other} and {first}"
-    );
+    let (_, first_outcome, first_lines) = agree(args, &runs);
     let mut doc = format!("$ CLIENT {}\n", shell_words(args));
     if let Some(stdin) = stdin {
         // A NUL byte would make the snapshot a binary file: show it escaped.

@@ -28,21 +28,7 @@ pub fn scenario_with(args: &[&str], user: User, mut before_each: impl FnMut()) -
         let lines = log.module_lines();
         runs.push((client, outcome, lines));
     }
-    let (first, first_outcome, first_lines) = &runs[0];
-    for (client, outcome, lines) in &runs[1..] {
-        assert_eq!(
-            outcome,
-            first_outcome,
-            "{client} and {first} disagree on `{}` (INTERFACE.md: byte-identical output)",
-            args.join(" ")
-        );
-        assert_eq!(
-            normalize(&lines.join("\n")),
-            normalize(&first_lines.join("\n")),
-            "the module logged different lines for {client} and {first} on `{}`",
-            args.join(" ")
-        );
-    }
+    let (_, first_outcome, first_lines) = agree(args, &runs);
     let mut doc = String::new();
     let who = match user {
         User::Root => "",
@@ -95,4 +81,31 @@ pub fn crafted(what: &str, flags: u16, cmd: u8, attrs: &[genl::Attr]) -> String 
     section(&mut doc, "answer", &genl::render(&answer));
     section(&mut doc, "kernel log", &lines_text(&lines));
     doc
+}
+
+/// Asserts that every client's run (client, outcome, the module's kernel-log lines) matches the
+/// first one's: the same outcome byte for byte, the same log lines after [`normalize`]. Returns
+/// the first run.
+pub fn agree<'a>(
+    args: &[&str],
+    runs: &'a [(&'static str, Outcome, Vec<String>)],
+) -> &'a (&'static str, Outcome, Vec<String>) {
+    let first = &runs[0];
+    for (client, outcome, lines) in &runs[1..] {
+        assert_eq!(
+            outcome,
+            &first.1,
+            "{client} and {} disagree on `{}` (they print byte-identical output)",
+            first.0,
+            args.join(" ")
+        );
+        assert_eq!(
+            normalize(&lines.join("\n")),
+            normalize(&first.2.join("\n")),
+            "the module logged different lines for {client} and {} on `{}`",
+            first.0,
+            args.join(" ")
+        );
+    }
+    first
 }

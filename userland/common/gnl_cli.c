@@ -40,26 +40,25 @@ static __u64 now_ns(void)
 }
 
 /* One iteration; a one-shot opens, resolves and closes a client of its own. */
-static int bench_once(const struct gnl_ops *ops, struct client *c,
-		      const char *workload, __u32 count)
+static int bench_once(struct client *c, const char *workload, __u32 count)
 {
 	struct client *own = NULL;
 	int ret;
 
 	if (!strcmp(workload, "steady"))
-		return ops->echo(c, "hello", false);
+		return client_echo(c, "hello", false);
 	if (!strcmp(workload, "dump"))
-		return ops->dump(c, count, false);
-	ret = ops->open(&own);
+		return client_dump(c, count, false);
+	ret = client_open(&own);
 	if (!ret)
-		ret = ops->echo(own, "hello", false);
-	ops->close(own);
+		ret = client_echo(own, "hello", false);
+	client_close(own);
 	return ret;
 }
 
 /* Prints the nanoseconds of each iteration, one per line, once all ran. */
-static int do_bench(const struct gnl_ops *ops, struct client *c,
-		    const char *workload, unsigned long iterations, __u32 count)
+static int do_bench(struct client *c, const char *workload,
+		    unsigned long iterations, __u32 count)
 {
 	unsigned long i;
 	__u64 *ns, start;
@@ -72,7 +71,7 @@ static int do_bench(const struct gnl_ops *ops, struct client *c,
 	}
 	for (i = 0; i < iterations && !ret; i++) {
 		start = now_ns();
-		ret = bench_once(ops, c, workload, count);
+		ret = bench_once(c, workload, count);
 		ns[i] = now_ns() - start;
 	}
 	for (i = 0; i < iterations && !ret; i++)
@@ -83,7 +82,7 @@ static int do_bench(const struct gnl_ops *ops, struct client *c,
 
 /* ---- the command line ---- */
 
-static void usage(FILE *f, const struct gnl_ops *ops)
+static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: %s <command> [options]\n"
@@ -102,7 +101,7 @@ static void usage(FILE *f, const struct gnl_ops *ops)
 		"\n"
 		"Options:\n"
 		"  -h, --help            print this help\n",
-		prog, GNL_FOOBAR_XMPL_FAMILY_NAME, ops->via);
+		prog, GNL_FOOBAR_XMPL_FAMILY_NAME, client_via);
 }
 
 /* A whole decimal number in [min, max], nothing else. */
@@ -136,8 +135,7 @@ struct args {
 };
 
 /* Options of a subcommand; argv[0] is the subcommand's name. */
-static int parse_sub(int argc, char **argv, struct args *a,
-		     const struct gnl_ops *ops)
+static int parse_sub(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
 		{ "count", required_argument, NULL, 'c' },
@@ -185,7 +183,7 @@ static int parse_sub(int argc, char **argv, struct args *a,
 				return ret;
 			break;
 		case 'h':
-			usage(stdout, ops);
+			usage(stdout);
 			exit(EXIT_OK);
 		default:
 			return usage_error("unknown option or missing value");
@@ -217,8 +215,7 @@ static int parse_sub(int argc, char **argv, struct args *a,
 	return EXIT_OK;
 }
 
-static int parse_args(int argc, char **argv, struct args *a,
-		      const struct gnl_ops *ops)
+static int parse_args(int argc, char **argv, struct args *a)
 {
 	static const char *const cmds[] = {
 		"echo", "dump", "error", "monitor", "set-dump-count", "stats",
@@ -236,7 +233,7 @@ static int parse_args(int argc, char **argv, struct args *a,
 	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		if (opt != 'h')
 			return usage_error("unknown option");
-		usage(stdout, ops);
+		usage(stdout);
 		exit(EXIT_OK);
 	}
 	if (optind >= argc)
@@ -249,7 +246,7 @@ static int parse_args(int argc, char **argv, struct args *a,
 		return usage_error("unknown command '%s'", a->cmd);
 	a->msg = "hello";
 	a->iterations = 1000;
-	if (parse_sub(argc - optind, argv + optind, a, ops))
+	if (parse_sub(argc - optind, argv + optind, a))
 		return EXIT_USAGE;
 	/* Checked before anything is sent, as the kernel would refuse it. */
 	len = strlen(a->msg);
@@ -261,41 +258,40 @@ static int parse_args(int argc, char **argv, struct args *a,
 	return EXIT_OK;
 }
 
-static int run(const struct gnl_ops *ops, struct client *c,
-	       const struct args *a)
+static int run(struct client *c, const struct args *a)
 {
 	if (!strcmp(a->cmd, "echo"))
-		return ops->echo(c, a->msg, true);
+		return client_echo(c, a->msg, true);
 	if (!strcmp(a->cmd, "dump"))
-		return ops->dump(c, a->count, true);
+		return client_dump(c, a->count, true);
 	if (!strcmp(a->cmd, "bench"))
-		return do_bench(ops, c, a->workload, a->iterations,
+		return do_bench(c, a->workload, a->iterations,
 				a->count ? a->count : GNL_FOOBAR_XMPL_DUMP_COUNT_MAX);
 	if (!strcmp(a->cmd, "error"))
-		return ops->error(c);
+		return client_error(c);
 	if (!strcmp(a->cmd, "monitor"))
-		return ops->monitor(c, a->count);
+		return client_monitor(c, a->count);
 	if (!strcmp(a->cmd, "set-dump-count"))
-		return ops->set_dump_count(c, a->count);
-	return ops->stats(c, a->dump);
+		return client_set_dump_count(c, a->count);
+	return client_stats(c, a->dump);
 }
 
-int gnl_cli_main(int argc, char **argv, const struct gnl_ops *ops)
+int main(int argc, char **argv)
 {
 	struct client *c = NULL;
 	struct args a = {};
 	int ret;
 
-	ret = parse_args(argc, argv, &a, ops);
+	ret = parse_args(argc, argv, &a);
 	if (ret)
 		goto out;
 	if (!strcmp(a.cmd, "monitor"))
 		setvbuf(stdout, NULL, _IOLBF, 0);
-	ret = ops->open(&c);
+	ret = client_open(&c);
 	if (ret)
 		goto out;
-	ret = run(ops, c, &a);
+	ret = run(c, &a);
 out:
-	ops->close(c);
+	client_close(c);
 	return ret;
 }

@@ -64,6 +64,7 @@ struct request {
 };
 
 const char *const prog = "gnl-libnl";
+const char *const client_via = "libnl";
 
 /* ---- what the module sends: libnl checks every reply against it ---- */
 
@@ -420,7 +421,7 @@ static int on_echo(struct nlmsghdr *nlh, void *arg)
 }
 
 /* Prints "sent:" and "received:" when @print (bench runs are silent). */
-static int do_echo(struct client *c, const char *text, bool print)
+int client_echo(struct client *c, const char *text, bool print)
 {
 	struct request req = {
 		.wait = WAIT_REPLY,
@@ -476,7 +477,7 @@ static int on_dump(struct nlmsghdr *nlh, void *arg)
 	return EXIT_OK;
 }
 
-static int do_dump(struct client *c, __u32 count, bool print)
+int client_dump(struct client *c, __u32 count, bool print)
 {
 	struct dump_state st = { .print = print };
 	struct request req = {
@@ -506,7 +507,7 @@ out:
 }
 
 /* The refusal is the expected answer here, so it goes to stdout. */
-static int do_error(struct client *c)
+int client_error(struct client *c)
 {
 	struct request req = {
 		.wait = WAIT_ACK,
@@ -533,7 +534,7 @@ out:
 	return ret;
 }
 
-static int do_set_dump_count(struct client *c, __u32 count)
+int client_set_dump_count(struct client *c, __u32 count)
 {
 	struct request req = {
 		.wait = WAIT_ACK,
@@ -615,7 +616,7 @@ static int on_stat(struct nlmsghdr *nlh, void *arg)
 	return EXIT_OK;
 }
 
-static int do_stats(struct client *c, bool dump)
+int client_stats(struct client *c, bool dump)
 {
 	struct request req = {
 		.wait = dump ? WAIT_DONE : WAIT_REPLY,
@@ -699,7 +700,7 @@ static int on_event(struct nl_msg *msg, void *arg)
 }
 
 /* @count 0: run until killed. */
-static int do_monitor(struct client *c, unsigned long count)
+int client_monitor(struct client *c, unsigned long count)
 {
 	struct request req = { .c = c, .count = count };
 	struct nl_cb *cb;
@@ -741,9 +742,9 @@ out:
 	return ret;
 }
 
-/* ---- what gnl_cli.c calls ---- */
+/* ---- opening and closing, for gnl_cli.c ---- */
 
-static int open_client(struct client **cp)
+int client_open(struct client **cp)
 {
 	struct client *c;
 	int ret;
@@ -759,27 +760,10 @@ static int open_client(struct client **cp)
 	return ret;
 }
 
-static void close_client(struct client *c)
+void client_close(struct client *c)
 {
 	if (!c)
 		return;
 	nl_socket_free(c->sk);
 	free(c);
-}
-
-static const struct gnl_ops ops = {
-	.via = "libnl",
-	.open = open_client,
-	.close = close_client,
-	.echo = do_echo,
-	.dump = do_dump,
-	.error = do_error,
-	.monitor = do_monitor,
-	.set_dump_count = do_set_dump_count,
-	.stats = do_stats,
-};
-
-int main(int argc, char **argv)
-{
-	return gnl_cli_main(argc, argv, &ops);
 }

@@ -46,6 +46,7 @@ struct client {
 typedef int (*reply_fn)(const struct nlmsghdr *nlh, void *arg);
 
 const char *const prog = "gnl-raw";
+const char *const client_via = "raw sockets";
 
 /* ---- building requests ---- */
 
@@ -491,7 +492,7 @@ static int on_echo(const struct nlmsghdr *nlh, void *arg)
 }
 
 /* Prints "sent:" and "received:" when @print (bench runs are silent). */
-static int do_echo(struct client *c, const char *text, bool print)
+int client_echo(struct client *c, const char *text, bool print)
 {
 	char req[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
@@ -547,7 +548,7 @@ static int on_dump(const struct nlmsghdr *nlh, void *arg)
 	return EXIT_OK;
 }
 
-static int do_dump(struct client *c, __u32 count, bool print)
+int client_dump(struct client *c, __u32 count, bool print)
 {
 	char req[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
@@ -573,7 +574,7 @@ static int do_dump(struct client *c, __u32 count, bool print)
 }
 
 /* The refusal is the expected answer here, so it goes to stdout. */
-static int do_error(struct client *c)
+int client_error(struct client *c)
 {
 	char req[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
@@ -596,7 +597,7 @@ static int do_error(struct client *c)
 	return EXIT_OK;
 }
 
-static int do_set_dump_count(struct client *c, __u32 count)
+int client_set_dump_count(struct client *c, __u32 count)
 {
 	char req[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
@@ -681,7 +682,7 @@ static int on_stat(const struct nlmsghdr *nlh, void *arg)
 	return EXIT_OK;
 }
 
-static int do_stats(struct client *c, bool dump)
+int client_stats(struct client *c, bool dump)
 {
 	char req[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
@@ -741,7 +742,7 @@ static int print_event(const struct client *c, const struct nlmsghdr *nlh)
 }
 
 /* @count 0: run until killed. */
-static int do_monitor(struct client *c, unsigned long count)
+int client_monitor(struct client *c, unsigned long count)
 {
 	static char buf[RX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	unsigned long seen = 0;
@@ -775,9 +776,9 @@ static int do_monitor(struct client *c, unsigned long count)
 	return EXIT_OK;
 }
 
-/* ---- what gnl_cli.c calls ---- */
+/* ---- opening and closing, for gnl_cli.c ---- */
 
-static int open_client(struct client **cp)
+int client_open(struct client **cp)
 {
 	struct client *c;
 	int ret;
@@ -794,28 +795,11 @@ static int open_client(struct client **cp)
 	return ret;
 }
 
-static void close_client(struct client *c)
+void client_close(struct client *c)
 {
 	if (!c)
 		return;
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c);
-}
-
-static const struct gnl_ops ops = {
-	.via = "raw sockets",
-	.open = open_client,
-	.close = close_client,
-	.echo = do_echo,
-	.dump = do_dump,
-	.error = do_error,
-	.monitor = do_monitor,
-	.set_dump_count = do_set_dump_count,
-	.stats = do_stats,
-};
-
-int main(int argc, char **argv)
-{
-	return gnl_cli_main(argc, argv, &ops);
 }
