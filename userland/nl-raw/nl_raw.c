@@ -177,7 +177,7 @@ static void on_echo(struct client *c, const struct nlmsghdr *nlh)
 	if (len < 1 || len > NL_FOOBAR_XMPL_MSG_MAX_LEN + 1 ||
 	    strnlen(text, len) != len - 1)
 		proto_fail("reply #%u is not one NUL-terminated string of at most %d bytes",
-			    seq, NL_FOOBAR_XMPL_MSG_MAX_LEN);
+			   seq, NL_FOOBAR_XMPL_MSG_MAX_LEN);
 	if (len - 1 != c->len[seq % WINDOW] ||
 	    memcmp(text, c->text[seq % WINDOW], len - 1))
 		proto_fail("reply #%u differs from the request", seq);
@@ -209,7 +209,7 @@ on_refusal(const struct nlmsghdr *nlh, const struct nlmsgerr *e)
 	if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
 		if (e->msg.nlmsg_len < NLMSG_HDRLEN || off > nlh->nlmsg_len)
 			proto_fail("NLMSG_ERROR #%u: bad request length %u",
-				    nlh->nlmsg_seq, e->msg.nlmsg_len);
+				   nlh->nlmsg_seq, e->msg.nlmsg_len);
 		while (nlh->nlmsg_len - off >= NLA_HDRLEN) {
 			const struct nlattr *nla =
 				(const void *)((const char *)nlh + off);
@@ -217,13 +217,13 @@ on_refusal(const struct nlmsghdr *nlh, const struct nlmsgerr *e)
 			if (nla->nla_len < NLA_HDRLEN ||
 			    nla->nla_len > nlh->nlmsg_len - off)
 				proto_fail("NLMSG_ERROR #%u: malformed extack attribute",
-					    nlh->nlmsg_seq);
+					   nlh->nlmsg_seq);
 			if ((nla->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG) {
 				extack = (const char *)nla + NLA_HDRLEN;
 				alen = nla->nla_len - NLA_HDRLEN;
 				if (!alen || strnlen(extack, alen) != (size_t)alen - 1)
 					proto_fail("NLMSG_ERROR #%u: extack message is not a NUL-terminated string",
-						    nlh->nlmsg_seq);
+						   nlh->nlmsg_seq);
 			}
 			off += NLA_ALIGN(nla->nla_len);
 			if (off > nlh->nlmsg_len)
@@ -246,10 +246,10 @@ static void on_error(struct client *c, const struct nlmsghdr *nlh)
 
 	if (NLMSG_PAYLOAD(nlh, 0) < sizeof(*e))
 		proto_fail("NLMSG_ERROR #%u of %u bytes is too short", seq,
-			    nlh->nlmsg_len);
+			   nlh->nlmsg_len);
 	if (e->error > 0)
 		proto_fail("NLMSG_ERROR #%u carries a positive error %d", seq,
-			    e->error);
+			   e->error);
 	if (e->error < 0)
 		on_refusal(nlh, e);
 	if (!c->ack)
@@ -276,17 +276,17 @@ static void on_message(struct client *c, const struct nlmsghdr *nlh)
 
 	if (idle)
 		proto_fail("message of type %u with no request in flight",
-			    nlh->nlmsg_type);
+			   nlh->nlmsg_type);
 	if (nlh->nlmsg_type != NL_FOOBAR_XMPL_MSG_ECHO &&
 	    nlh->nlmsg_type != NLMSG_ERROR)
 		proto_fail("message type %u, expected %u or NLMSG_ERROR",
-			    nlh->nlmsg_type, NL_FOOBAR_XMPL_MSG_ECHO);
+			   nlh->nlmsg_type, NL_FOOBAR_XMPL_MSG_ECHO);
 	if (nlh->nlmsg_seq != expected)
 		proto_fail("sequence number %u, expected %u", nlh->nlmsg_seq,
-			    expected);
+			   expected);
 	if (nlh->nlmsg_pid != c->port)
 		proto_fail("nlmsg_pid %u, expected our port %u",
-			    nlh->nlmsg_pid, c->port);
+			   nlh->nlmsg_pid, c->port);
 
 	if (nlh->nlmsg_type == NLMSG_ERROR)
 		on_error(c, nlh);
@@ -321,7 +321,7 @@ static void receive(struct client *c)
 	if (mh.msg_namelen != sizeof(sa) || sa.nl_family != AF_NETLINK ||
 	    sa.nl_pid != 0)
 		proto_fail("datagram from port %u, not from the kernel",
-			    sa.nl_pid);
+			   sa.nl_pid);
 
 	/* NLMSG_NEXT() without going past the end after an unpadded one. */
 	for (left = n, nlh = (void *)buf; NLMSG_OK(nlh, left);
@@ -333,7 +333,7 @@ static void receive(struct client *c)
 	}
 	if (left)
 		proto_fail("%d bytes left over in a datagram of %zd bytes",
-			    left, n);
+			   left, n);
 }
 
 static void *receiver(void *arg)
