@@ -4,7 +4,7 @@
   inputs = {
     # NixOS 26.05 (stable), pinned to one exact revision here and in flake.lock. That one revision
     # fixes the kernels, their kbuild trees, libnl, qemu and virtme-ng. To move it, change the
-    # revision, run `nix flake lock`, and update docs/nix-and-ci.md (kernel versions).
+    # revision, run `nix flake lock`, and update the README's "With Nix" section (the pins).
     nixpkgs.url = "github:NixOS/nixpkgs/5880666fd9eb563038431edb35c2d0aa595884e6";
 
     # rust-overlay rather than fenix: it builds the toolchain straight from rust-toolchain.toml

@@ -24,6 +24,14 @@ shell *ARGS:
 kernels *ARGS:
     cargo lab kernels {{ARGS}}
 
+# Boot hardened, fuzz both modules, stress, unload under load, check leaks and privileges.
+fuzz *ARGS:
+    cargo lab fuzz {{ARGS}}
+
+# Time each client per round trip in a VM (`just bench --lab` times the lab's own phases).
+bench *ARGS:
+    cargo lab bench {{ARGS}}
+
 # Static checks: module W=1/sparse/checkpatch, rustfmt, clippy, shellcheck, actionlint.
 lint *ARGS:
     cargo lab lint {{ARGS}}

@@ -4,15 +4,19 @@
 
 use std::fmt::Write as _;
 use std::io;
-use std::path::Path;
 use std::process::Command;
 
+use lab_facts::module::{self, Debug};
 use nl_codec::{Sock, NETLINK_CAP_ACK, NETLINK_EXT_ACK, NLMSG_ERROR};
 
-use crate::{lab, lines_text, run_command_with_stdin, section, shell_words, KernelLog, Outcome};
+use crate::kmsg::KernelLog;
+use crate::lab::lab;
+use crate::run::{run_command, run_command_with_stdin, section, Outcome};
+use crate::scenario::agree;
+use crate::snapshot::{lines_text, shell_words};
 
 /// Name of the module and of its `pr_fmt` prefix.
-pub const MODULE: &str = nl_codec::uapi::NL_FOOBAR_XMPL_NAME;
+pub const MODULE: &str = lab_facts::CLASSIC_MODULE;
 
 /// The protocol number (`NETLINK_FOOBAR_XMPL` in `nl_foobar_xmpl.h`).
 pub const PROTOCOL: i32 = nl_codec::uapi::NETLINK_FOOBAR_XMPL;
@@ -21,27 +25,24 @@ pub const PROTOCOL: i32 = nl_codec::uapi::NETLINK_FOOBAR_XMPL;
 pub const MSG_ECHO: u16 = nl_codec::uapi::NL_FOOBAR_XMPL_MSG_ECHO;
 
 /// The clients that must behave identically.
-pub const CLIENTS: [&str; 2] = ["nl-rust", "nl-raw"];
+pub const CLIENTS: [&str; 2] = lab_facts::CLASSIC_CLIENTS;
 
 /// Whether the module is loaded.
 pub fn loaded() -> bool {
-    Path::new("/sys/module").join(MODULE).exists()
+    module::loaded(MODULE)
 }
 
 /// `insmod nl_foobar_xmpl.ko dyndbg=+p`, as an outcome (it may be meant to fail).
 pub fn insmod() -> Outcome {
-    let mut command = Command::new("insmod");
-    command
-        .arg(lab().kmod_dir.join(format!("{MODULE}.ko")))
-        .arg("dyndbg=+p");
-    run_command_with_stdin(command, None)
+    run_command(module::insmod(
+        &module::ko(&lab().kmod_dir, MODULE),
+        Debug::On,
+    ))
 }
 
 /// `rmmod nl_foobar_xmpl`, as an outcome.
 pub fn rmmod() -> Outcome {
-    let mut command = Command::new("rmmod");
-    command.arg(MODULE);
-    run_command_with_stdin(command, None)
+    run_command(module::rmmod(MODULE))
 }
 
 /// Loads the module unless it is loaded; panics with insmod's output if that fails.
@@ -71,19 +72,7 @@ pub fn scenario(args: &[&str], stdin: Option<&[u8]>) -> String {
         let outcome = run_command_with_stdin(command, stdin);
         runs.push((client, outcome, log.lines_of(MODULE)));
     }
-    let (first, first_outcome, first_lines) = &runs[0];
-    let (other, outcome, lines) = &runs[1];
-    assert_eq!(
-        outcome,
-        first_outcome,
-        "{other} and {first} disagree on `{}`",
-        args.join(" ")
-    );
-    assert_eq!(
-        crate::normalize(&lines.join("\n")),
-        crate::normalize(&first_lines.join("\n")),
-        "the module logged different lines for {other} and {first}"
-    );
+    let (_, first_outcome, first_lines) = agree(args, &runs);
     let mut doc = format!("$ CLIENT {}\n", shell_words(args));
     if let Some(stdin) = stdin {
         // A NUL byte would make the snapshot a binary file: show it escaped.

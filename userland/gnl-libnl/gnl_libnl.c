@@ -5,45 +5,25 @@
  * command line and every output line are specified in
  * userland/INTERFACE.md and shared with gnl-raw and gnl-rust.
  *
- * libnl does the socket, the message building and the reading loop; the
- * callbacks below add the checks libnl leaves to its users (port id,
- * sender, message type, command, attribute sizes, dump order).
+ * libnl does the socket, the message building, the reading loop and,
+ * given the policy below, the attribute checks; the callbacks add what
+ * libnl leaves to its users (port id, sender, message type, command,
+ * required attributes, dump order).
  */
 #include <errno.h>
-#include <getopt.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include <linux/netlink.h>
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
 
+#include "gnl_cli.h"
 #include "gnl_foobar_xmpl.h"
-
-#ifndef SOL_NETLINK
-#define SOL_NETLINK 270
-#endif
-
-/* The kernel's helpers, as the kernel's own tools/ define them. */
-#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
-#define __printf(a, b)	__attribute__((format(printf, a, b)))
-
-/* Exit codes of INTERFACE.md. */
-enum {
-	EXIT_OK,
-	EXIT_KERNEL,	/* request rejected, or a socket call failed */
-	EXIT_USAGE,
-	EXIT_NO_FAMILY,
-	EXIT_PERM,
-	EXIT_PROTO,	/* the reply breaks the protocol */
-};
 
 /*
  * libnl peeks (MSG_PEEK | MSG_TRUNC) and grows its buffer to fit each
@@ -51,7 +31,6 @@ enum {
  * datagram the kernel builds, it rarely has to.
  */
 #define RX_BUF_SIZE	32768
-#define EXTACK_MAX	256
 
 /* How a request's answer ends. */
 enum wait_for {
@@ -63,12 +42,6 @@ enum wait_for {
 struct client {
 	struct nl_sock *sk;
 	int family;
-};
-
-/* What the kernel answered when it refused a request. */
-struct kerr {
-	int err;		/* positive errno, 0 if no error */
-	char extack[EXTACK_MAX];
 };
 
 /* Called for each message of the expected family and command. */
@@ -90,82 +63,76 @@ struct request {
 	struct kerr ke;
 };
 
-static const char *prog = "gnl-libnl";
+const char *const prog = "gnl-libnl";
+const char *const client_via = "libnl";
 
-static int usage_error(const char *fmt, ...)
-	__printf(1, 2);
+/* ---- what the module sends: libnl checks every reply against it ---- */
 
-static int usage_error(const char *fmt, ...)
+/* NLA_STRING: the last byte is the NUL; .maxlen with the type: exact size. */
+static const struct nla_policy attr_policy[GNL_FOOBAR_XMPL_A_MAX + 1] = {
+	[GNL_FOOBAR_XMPL_A_MSG] = { .type = NLA_STRING },
+	[GNL_FOOBAR_XMPL_A_COUNT] = { .type = NLA_U32, .maxlen = sizeof(__u32) },
+	[GNL_FOOBAR_XMPL_A_INDEX] = { .type = NLA_U32, .maxlen = sizeof(__u32) },
+	[GNL_FOOBAR_XMPL_A_STAT_NAME] = { .type = NLA_STRING },
+	[GNL_FOOBAR_XMPL_A_STAT_VALUE] = { .type = NLA_U64,
+					   .maxlen = sizeof(__u64) },
+};
+
+/* For INTERFACE.md's error lines, which name the attribute. */
+static const char *const attr_name[GNL_FOOBAR_XMPL_A_MAX + 1] = {
+	[GNL_FOOBAR_XMPL_A_MSG] = "GNL_FOOBAR_XMPL_A_MSG",
+	[GNL_FOOBAR_XMPL_A_COUNT] = "GNL_FOOBAR_XMPL_A_COUNT",
+	[GNL_FOOBAR_XMPL_A_INDEX] = "GNL_FOOBAR_XMPL_A_INDEX",
+	[GNL_FOOBAR_XMPL_A_STAT_NAME] = "GNL_FOOBAR_XMPL_A_STAT_NAME",
+	[GNL_FOOBAR_XMPL_A_STAT_VALUE] = "GNL_FOOBAR_XMPL_A_STAT_VALUE",
+	[GNL_FOOBAR_XMPL_A_PAD] = "GNL_FOOBAR_XMPL_A_PAD",
+};
+
+static const struct nla_policy extack_policy[NLMSGERR_ATTR_MAX + 1] = {
+	[NLMSGERR_ATTR_MSG] = { .type = NLA_STRING },
+	[NLMSGERR_ATTR_OFFS] = { .type = NLA_U32 },
+};
+
+/*
+ * libnl refused a reply: say which attribute broke the policy, the first
+ * one as libnl met them, and how.
+ */
+static int policy_error(struct nlmsghdr *nlh)
 {
-	va_list ap;
+	struct genlmsghdr *genl = genlmsg_hdr(nlh);
+	struct nlattr *nla;
+	int rem, type;
 
-	fprintf(stderr, "error: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\ntry '%s --help'\n", prog);
-	return EXIT_USAGE;
-}
-
-/* libnl turns errno into its own codes; errno itself still says why. */
-static int sys_error(const char *syscall)
-{
-	int err = errno ? errno : EIO;
-
-	fprintf(stderr, "error: %s: %s (errno %d)\n", syscall, strerror(err),
-		err);
-	return EXIT_KERNEL;
-}
-
-static int proto_error(const char *fmt, ...)
-	__printf(1, 2);
-
-static int proto_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "error: unexpected reply: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return EXIT_PROTO;
-}
-
-static int kernel_error(const struct kerr *ke)
-{
-	if (ke->err == EPERM) {
-		fprintf(stderr, "error: permission denied: this operation needs CAP_NET_ADMIN (run as root)\n");
-		return EXIT_PERM;
+	nla_for_each_attr(nla, genlmsg_attrdata(genl, 0),
+			  genlmsg_attrlen(genl, 0), rem) {
+		type = nla_type(nla);
+		if (type > GNL_FOOBAR_XMPL_A_MAX ||
+		    !nla_validate(nla, nla->nla_len, GNL_FOOBAR_XMPL_A_MAX,
+				  attr_policy))
+			continue;
+		if (attr_policy[type].type == NLA_STRING)
+			return proto_error("attribute %s is not a NUL-terminated string",
+					   attr_name[type]);
+		return proto_error("attribute %s has %d bytes (expected %d)",
+				   attr_name[type], nla_len(nla),
+				   attr_policy[type].maxlen);
 	}
-	fprintf(stderr, "error: kernel rejected the request: %s (errno %d)",
-		strerror(ke->err), ke->err);
-	if (ke->extack[0])
-		fprintf(stderr, ": %s", ke->extack);
-	fputc('\n', stderr);
-	return EXIT_KERNEL;
+	return proto_error("malformed attributes");
 }
 
-/* ---- attribute checks ---- */
-
-static int check_str(const struct nlattr *nla, const char *name)
+/* A reply's attributes in @tb, each checked against the policy. */
+static int parse_reply(struct nlmsghdr *nlh, struct nlattr **tb)
 {
-	if (!nla)
-		return proto_error("missing attribute %s", name);
-	if (nla_len(nla) < 1 ||
-	    strnlen(nla_data(nla), nla_len(nla)) == (size_t)nla_len(nla))
-		return proto_error("attribute %s is not a NUL-terminated string",
-				   name);
+	if (genlmsg_parse(nlh, 0, tb, GNL_FOOBAR_XMPL_A_MAX, attr_policy) < 0)
+		return policy_error(nlh);
 	return EXIT_OK;
 }
 
-static int check_size(const struct nlattr *nla, const char *name, int size)
+/* What a policy cannot say: that an attribute must be there. */
+static int require(struct nlattr **tb, int type)
 {
-	if (!nla)
-		return proto_error("missing attribute %s", name);
-	if (nla_len(nla) != size)
-		return proto_error("attribute %s has %d bytes (expected %d)",
-				   name, nla_len(nla), size);
+	if (!tb[type])
+		return proto_error("missing attribute %s", attr_name[type]);
 	return EXIT_OK;
 }
 
@@ -195,12 +162,12 @@ static void parse_extack(struct nlmsghdr *nlh, int hlen, struct kerr *ke)
 	if (nlmsg_datalen(nlh) <= hlen ||
 	    nla_parse(tb, NLMSGERR_ATTR_MAX,
 		      (struct nlattr *)((char *)nlmsg_data(nlh) + hlen),
-		      nlmsg_datalen(nlh) - hlen, NULL) < 0)
+		      nlmsg_datalen(nlh) - hlen, extack_policy) < 0)
 		return;
 	msg = tb[NLMSGERR_ATTR_MSG];
-	if (msg && nla_len(msg) > 0)
-		snprintf(ke->extack, sizeof(ke->extack), "%.*s", nla_len(msg),
-			 (char *)nla_data(msg));
+	if (msg)
+		snprintf(ke->extack, sizeof(ke->extack), "%s",
+			 nla_get_string(msg));
 }
 
 static int fail(struct request *req, int ret)
@@ -424,7 +391,7 @@ static int resolve_family(struct client *c)
 	if (c->family == -NLE_OBJ_NOTFOUND) {
 		fprintf(stderr, "error: generic netlink family %s not found: is the module loaded? (insmod %s.ko)\n",
 			GNL_FOOBAR_XMPL_FAMILY_NAME, GNL_FOOBAR_XMPL_FAMILY_NAME);
-		return EXIT_NO_FAMILY;
+		return EXIT_NO_MODULE;
 	}
 	if (c->family < 0) {
 		fprintf(stderr, "error: resolving %s: %s\n",
@@ -442,8 +409,9 @@ static int on_echo(struct nlmsghdr *nlh, void *arg)
 	const bool *print = arg;
 	int ret;
 
-	genlmsg_parse(nlh, 0, tb, GNL_FOOBAR_XMPL_A_MAX, NULL);
-	ret = check_str(tb[GNL_FOOBAR_XMPL_A_MSG], "GNL_FOOBAR_XMPL_A_MSG");
+	ret = parse_reply(nlh, tb);
+	if (!ret)
+		ret = require(tb, GNL_FOOBAR_XMPL_A_MSG);
 	if (ret)
 		return ret;
 	if (*print)
@@ -453,7 +421,7 @@ static int on_echo(struct nlmsghdr *nlh, void *arg)
 }
 
 /* Prints "sent:" and "received:" when @print (bench runs are silent). */
-static int do_echo(struct client *c, const char *text, bool print)
+int client_echo(struct client *c, const char *text, bool print)
 {
 	struct request req = {
 		.wait = WAIT_REPLY,
@@ -492,11 +460,11 @@ static int on_dump(struct nlmsghdr *nlh, void *arg)
 	__u32 index;
 	int ret;
 
-	genlmsg_parse(nlh, 0, tb, GNL_FOOBAR_XMPL_A_MAX, NULL);
-	ret = check_size(tb[GNL_FOOBAR_XMPL_A_INDEX], "GNL_FOOBAR_XMPL_A_INDEX",
-			 sizeof(__u32));
+	ret = parse_reply(nlh, tb);
 	if (!ret)
-		ret = check_str(tb[GNL_FOOBAR_XMPL_A_MSG], "GNL_FOOBAR_XMPL_A_MSG");
+		ret = require(tb, GNL_FOOBAR_XMPL_A_INDEX);
+	if (!ret)
+		ret = require(tb, GNL_FOOBAR_XMPL_A_MSG);
 	if (ret)
 		return ret;
 	index = nla_get_u32(tb[GNL_FOOBAR_XMPL_A_INDEX]);
@@ -509,7 +477,7 @@ static int on_dump(struct nlmsghdr *nlh, void *arg)
 	return EXIT_OK;
 }
 
-static int do_dump(struct client *c, __u32 count, bool print)
+int client_dump(struct client *c, __u32 count, bool print)
 {
 	struct dump_state st = { .print = print };
 	struct request req = {
@@ -539,7 +507,7 @@ out:
 }
 
 /* The refusal is the expected answer here, so it goes to stdout. */
-static int do_error(struct client *c)
+int client_error(struct client *c)
 {
 	struct request req = {
 		.wait = WAIT_ACK,
@@ -566,7 +534,7 @@ out:
 	return ret;
 }
 
-static int do_set_dump_count(struct client *c, __u32 count)
+int client_set_dump_count(struct client *c, __u32 count)
 {
 	struct request req = {
 		.wait = WAIT_ACK,
@@ -603,27 +571,22 @@ static int on_stats(struct nlmsghdr *nlh, void *arg)
 {
 	struct genlmsghdr *genl = genlmsg_hdr(nlh);
 	struct nlattr *nla, *name = NULL;
-	int rem, ret;
+	int rem;
 
 	(void)arg;
+	if (genlmsg_validate(nlh, 0, GNL_FOOBAR_XMPL_A_MAX, attr_policy) < 0)
+		return policy_error(nlh);
 	nla_for_each_attr(nla, genlmsg_attrdata(genl, 0),
 			  genlmsg_attrlen(genl, 0), rem) {
 		if (nla_type(nla) == GNL_FOOBAR_XMPL_A_STAT_NAME) {
 			if (name)
 				return proto_error("missing attribute %s",
 						   "GNL_FOOBAR_XMPL_A_STAT_VALUE");
-			ret = check_str(nla, "GNL_FOOBAR_XMPL_A_STAT_NAME");
-			if (ret)
-				return ret;
 			name = nla;
 		} else if (nla_type(nla) == GNL_FOOBAR_XMPL_A_STAT_VALUE) {
 			if (!name)
 				return proto_error("missing attribute %s",
 						   "GNL_FOOBAR_XMPL_A_STAT_NAME");
-			ret = check_size(nla, "GNL_FOOBAR_XMPL_A_STAT_VALUE",
-					 sizeof(__u64));
-			if (ret)
-				return ret;
 			print_stat(name, nla);
 			name = NULL;
 		}
@@ -641,12 +604,11 @@ static int on_stat(struct nlmsghdr *nlh, void *arg)
 	int ret;
 
 	(void)arg;
-	genlmsg_parse(nlh, 0, tb, GNL_FOOBAR_XMPL_A_MAX, NULL);
-	ret = check_str(tb[GNL_FOOBAR_XMPL_A_STAT_NAME],
-			"GNL_FOOBAR_XMPL_A_STAT_NAME");
+	ret = parse_reply(nlh, tb);
 	if (!ret)
-		ret = check_size(tb[GNL_FOOBAR_XMPL_A_STAT_VALUE],
-				 "GNL_FOOBAR_XMPL_A_STAT_VALUE", sizeof(__u64));
+		ret = require(tb, GNL_FOOBAR_XMPL_A_STAT_NAME);
+	if (!ret)
+		ret = require(tb, GNL_FOOBAR_XMPL_A_STAT_VALUE);
 	if (ret)
 		return ret;
 	print_stat(tb[GNL_FOOBAR_XMPL_A_STAT_NAME],
@@ -654,7 +616,7 @@ static int on_stat(struct nlmsghdr *nlh, void *arg)
 	return EXIT_OK;
 }
 
-static int do_stats(struct client *c, bool dump)
+int client_stats(struct client *c, bool dump)
 {
 	struct request req = {
 		.wait = dump ? WAIT_DONE : WAIT_REPLY,
@@ -697,18 +659,19 @@ static int print_event(struct nlmsghdr *nlh)
 	struct genlmsghdr *genl = genlmsg_hdr(nlh);
 	int ret;
 
-	genlmsg_parse(nlh, 0, tb, GNL_FOOBAR_XMPL_A_MAX, NULL);
+	ret = parse_reply(nlh, tb);
+	if (ret)
+		return ret;
 	switch (genl->cmd) {
 	case GNL_FOOBAR_XMPL_CMD_ECHO:
-		ret = check_str(tb[GNL_FOOBAR_XMPL_A_MSG], "GNL_FOOBAR_XMPL_A_MSG");
+		ret = require(tb, GNL_FOOBAR_XMPL_A_MSG);
 		if (ret)
 			return ret;
 		printf("event: echo %s\n",
 		       nla_get_string(tb[GNL_FOOBAR_XMPL_A_MSG]));
 		break;
 	case GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT:
-		ret = check_size(tb[GNL_FOOBAR_XMPL_A_COUNT],
-				 "GNL_FOOBAR_XMPL_A_COUNT", sizeof(__u32));
+		ret = require(tb, GNL_FOOBAR_XMPL_A_COUNT);
 		if (ret)
 			return ret;
 		printf("event: set-dump-count %u\n",
@@ -737,7 +700,7 @@ static int on_event(struct nl_msg *msg, void *arg)
 }
 
 /* @count 0: run until killed. */
-static int do_monitor(struct client *c, unsigned long count)
+int client_monitor(struct client *c, unsigned long count)
 {
 	struct request req = { .c = c, .count = count };
 	struct nl_cb *cb;
@@ -779,274 +742,28 @@ out:
 	return ret;
 }
 
-/* ---- bench: timed round trips, for cargo lab bench ---- */
+/* ---- opening and closing, for gnl_cli.c ---- */
 
-static __u64 now_ns(void)
+int client_open(struct client **cp)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* One iteration; a one-shot opens, resolves and frees a client of its own. */
-static int bench_once(struct client *c, const char *workload, __u32 count)
-{
-	struct client own = {};
+	struct client *c;
 	int ret;
 
-	if (!strcmp(workload, "steady"))
-		return do_echo(c, "hello", false);
-	if (!strcmp(workload, "dump"))
-		return do_dump(c, count, false);
-	ret = open_socket(&own);
-	if (!ret)
-		ret = resolve_family(&own);
-	if (!ret)
-		ret = do_echo(&own, "hello", false);
-	nl_socket_free(own.sk);
-	return ret;
-}
-
-/* Prints the nanoseconds of each iteration, one per line, once all ran. */
-static int do_bench(struct client *c, const char *workload,
-		    unsigned long iterations, __u32 count)
-{
-	unsigned long i;
-	__u64 *ns, start;
-	int ret = EXIT_OK;
-
-	ns = calloc(iterations, sizeof(*ns));
-	if (!ns) {
+	*cp = c = calloc(1, sizeof(*c));
+	if (!c) {
 		fprintf(stderr, "error: out of memory\n");
 		return EXIT_KERNEL;
 	}
-	for (i = 0; i < iterations && !ret; i++) {
-		start = now_ns();
-		ret = bench_once(c, workload, count);
-		ns[i] = now_ns() - start;
-	}
-	for (i = 0; i < iterations && !ret; i++)
-		printf("%llu\n", (unsigned long long)ns[i]);
-	free(ns);
+	ret = open_socket(c);
+	if (!ret)
+		ret = resolve_family(c);
 	return ret;
 }
 
-/* ---- the command line ---- */
-
-static void usage(FILE *f)
+void client_close(struct client *c)
 {
-	fprintf(f,
-		"Usage: %s <command> [options]\n"
-		"\n"
-		"Client of the %s generic netlink family (libnl).\n"
-		"\n"
-		"Commands:\n"
-		"  echo [MSG]            send MSG (default: hello), print the reply\n"
-		"  dump [--count N]      dump N messages (default: the module's count)\n"
-		"  error                 ask for an error, print errno and extack\n"
-		"  monitor [--count N]   print events, exit after N of them\n"
-		"  set-dump-count N      set the default dump count (needs CAP_NET_ADMIN)\n"
-		"  stats [--dump]        print the module's counters\n"
-		"  bench oneshot|steady|dump [--iterations N] [--count N]\n"
-		"                        time N round trips, print nanoseconds\n"
-		"\n"
-		"Options:\n"
-		"  -h, --help            print this help\n",
-		prog, GNL_FOOBAR_XMPL_FAMILY_NAME);
-}
-
-/* A whole decimal number in [min, max], nothing else. */
-static int parse_count(const char *s, unsigned long min, unsigned long max,
-		       unsigned long *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		goto invalid;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		goto invalid;
-	*out = v;
-	return EXIT_OK;
-invalid:
-	fprintf(stderr, "error: invalid count '%s': expected an integer from %lu to %lu\n"
-		"try '%s --help'\n", s, min, max, prog);
-	return EXIT_USAGE;
-}
-
-struct args {
-	const char *cmd;
-	const char *msg;
-	unsigned long count;	/* 0: not given */
-	bool dump;
-	const char *workload;	/* bench */
-	unsigned long iterations;
-};
-
-/* Options of a subcommand; argv[0] is the subcommand's name. */
-static int parse_sub(int argc, char **argv, struct args *a)
-{
-	static const struct option opts[] = {
-		{ "count", required_argument, NULL, 'c' },
-		{ "dump", no_argument, NULL, 'd' },
-		{ "iterations", required_argument, NULL, 'i' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
-	bool is_bench = !strcmp(a->cmd, "bench");
-	bool is_dump = !strcmp(a->cmd, "dump") || is_bench;
-	bool is_monitor = !strcmp(a->cmd, "monitor");
-	bool is_stats = !strcmp(a->cmd, "stats");
-	int opt, ret;
-
-	/* bench's workload comes first, its options after it. */
-	if (is_bench && argc > 1 && argv[1][0] != '-') {
-		a->workload = argv[1];
-		argv[1] = argv[0];
-		argc--;
-		argv++;
-	}
-	optind = 0;	/* glibc: restart scanning on a new argv */
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			if (!is_dump && !is_monitor)
-				return usage_error("%s takes no --count", a->cmd);
-			ret = parse_count(optarg, GNL_FOOBAR_XMPL_DUMP_COUNT_MIN,
-					  is_dump ? GNL_FOOBAR_XMPL_DUMP_COUNT_MAX :
-					  UINT_MAX, &a->count);
-			if (ret)
-				return ret;
-			break;
-		case 'd':
-			if (!is_stats)
-				return usage_error("%s takes no --dump", a->cmd);
-			a->dump = true;
-			break;
-		case 'i':
-			if (!is_bench)
-				return usage_error("%s takes no --iterations", a->cmd);
-			ret = parse_count(optarg, 1, 10000000, &a->iterations);
-			if (ret)
-				return ret;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(EXIT_OK);
-		default:
-			return usage_error("unknown option or missing value");
-		}
-	}
-	argc -= optind;
-	argv += optind;
-	if (!strcmp(a->cmd, "echo") && argc > 0) {
-		a->msg = argv[0];
-		argc--;
-		argv++;
-	} else if (!strcmp(a->cmd, "set-dump-count")) {
-		if (argc < 1)
-			return usage_error("%s needs a count", a->cmd);
-		ret = parse_count(argv[0], GNL_FOOBAR_XMPL_DUMP_COUNT_MIN,
-				  GNL_FOOBAR_XMPL_DUMP_COUNT_MAX, &a->count);
-		if (ret)
-			return ret;
-		argc--;
-		argv++;
-	} else if (is_bench && (!a->workload ||
-				(strcmp(a->workload, "oneshot") &&
-				 strcmp(a->workload, "steady") &&
-				 strcmp(a->workload, "dump")))) {
-		return usage_error("bench needs oneshot, steady or dump");
-	}
-	if (argc > 0)
-		return usage_error("unexpected argument '%s'", argv[0]);
-	return EXIT_OK;
-}
-
-static int parse_args(int argc, char **argv, struct args *a)
-{
-	static const char *const cmds[] = {
-		"echo", "dump", "error", "monitor", "set-dump-count", "stats",
-		"bench",
-	};
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
-	size_t len, i;
-	int opt;
-
-	opterr = 0;
-	/* '+': stop at the subcommand, its options are parsed after. */
-	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		if (opt != 'h')
-			return usage_error("unknown option");
-		usage(stdout);
-		exit(EXIT_OK);
-	}
-	if (optind >= argc)
-		return usage_error("missing command");
-	a->cmd = argv[optind];
-	for (i = 0; i < ARRAY_SIZE(cmds); i++)
-		if (!strcmp(a->cmd, cmds[i]))
-			break;
-	if (i == ARRAY_SIZE(cmds))
-		return usage_error("unknown command '%s'", a->cmd);
-	a->msg = "hello";
-	a->iterations = 1000;
-	if (parse_sub(argc - optind, argv + optind, a))
-		return EXIT_USAGE;
-	/* Checked before anything is sent, as the kernel would refuse it. */
-	len = strlen(a->msg);
-	if (len > GNL_FOOBAR_XMPL_MSG_MAX_LEN) {
-		fprintf(stderr, "error: message is %zu bytes; the maximum is %d\n",
-			len, GNL_FOOBAR_XMPL_MSG_MAX_LEN);
-		return EXIT_USAGE;
-	}
-	return EXIT_OK;
-}
-
-static int run(struct client *c, const struct args *a)
-{
-	if (!strcmp(a->cmd, "echo"))
-		return do_echo(c, a->msg, true);
-	if (!strcmp(a->cmd, "dump"))
-		return do_dump(c, a->count, true);
-	if (!strcmp(a->cmd, "bench"))
-		return do_bench(c, a->workload, a->iterations,
-				a->count ? a->count : GNL_FOOBAR_XMPL_DUMP_COUNT_MAX);
-	if (!strcmp(a->cmd, "error"))
-		return do_error(c);
-	if (!strcmp(a->cmd, "monitor"))
-		return do_monitor(c, a->count);
-	if (!strcmp(a->cmd, "set-dump-count"))
-		return do_set_dump_count(c, a->count);
-	return do_stats(c, a->dump);
-}
-
-int main(int argc, char **argv)
-{
-	struct client c = {};
-	struct args a = {};
-	int ret;
-
-	ret = parse_args(argc, argv, &a);
-	if (ret)
-		goto out;
-	if (!strcmp(a.cmd, "monitor"))
-		setvbuf(stdout, NULL, _IOLBF, 0);
-	ret = open_socket(&c);
-	if (ret)
-		goto out;
-	ret = resolve_family(&c);
-	if (ret)
-		goto out;
-	ret = run(&c, &a);
-out:
-	nl_socket_free(c.sk);
-	return ret;
+	if (!c)
+		return;
+	nl_socket_free(c->sk);
+	free(c);
 }

@@ -6,41 +6,18 @@
  * userland/INTERFACE.md and shared with gnl-libnl and gnl-rust.
  */
 #include <errno.h>
-#include <getopt.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
 
+#include "gnl_cli.h"
 #include "gnl_foobar_xmpl.h"
-
-#ifndef SOL_NETLINK
-#define SOL_NETLINK 270
-#endif
-
-/* The kernel's helpers, as the kernel's own tools/ define them. */
-#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
-#define __printf(a, b)	__attribute__((format(printf, a, b)))
-#define __aligned(x)	__attribute__((aligned(x)))
-
-/* Exit codes of INTERFACE.md. */
-enum {
-	EXIT_OK,
-	EXIT_KERNEL,	/* request rejected, or a socket call failed */
-	EXIT_USAGE,
-	EXIT_NO_FAMILY,
-	EXIT_PERM,
-	EXIT_PROTO,	/* the reply breaks the protocol */
-};
 
 /*
  * Big enough for any reply: the kernel sizes dump datagrams after the
@@ -49,7 +26,6 @@ enum {
 #define RX_BUF_SIZE	32768
 /* A request is headers plus at most one string and one u32 attribute. */
 #define TX_BUF_SIZE	512
-#define EXTACK_MAX	256
 
 /* How a request's answer ends. */
 enum wait_for {
@@ -66,69 +42,11 @@ struct client {
 	__u32 events_grp;	/* multicast group id of "events" */
 };
 
-/* What the kernel answered when it refused a request. */
-struct kerr {
-	int err;		/* positive errno, 0 if no error */
-	char extack[EXTACK_MAX];
-};
-
 /* Called for each message of the expected family and command. */
 typedef int (*reply_fn)(const struct nlmsghdr *nlh, void *arg);
 
-static const char *prog = "gnl-raw";
-
-static int usage_error(const char *fmt, ...)
-	__printf(1, 2);
-
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "error: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\ntry '%s --help'\n", prog);
-	return EXIT_USAGE;
-}
-
-static int sys_error(const char *syscall)
-{
-	int err = errno;
-
-	fprintf(stderr, "error: %s: %s (errno %d)\n", syscall, strerror(err),
-		err);
-	return EXIT_KERNEL;
-}
-
-static int proto_error(const char *fmt, ...)
-	__printf(1, 2);
-
-static int proto_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "error: unexpected reply: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return EXIT_PROTO;
-}
-
-static int kernel_error(const struct kerr *ke)
-{
-	if (ke->err == EPERM) {
-		fprintf(stderr, "error: permission denied: this operation needs CAP_NET_ADMIN (run as root)\n");
-		return EXIT_PERM;
-	}
-	fprintf(stderr, "error: kernel rejected the request: %s (errno %d)",
-		strerror(ke->err), ke->err);
-	if (ke->extack[0])
-		fprintf(stderr, ": %s", ke->extack);
-	fputc('\n', stderr);
-	return EXIT_KERNEL;
-}
+const char *const prog = "gnl-raw";
+const char *const client_via = "raw sockets";
 
 /* ---- building requests ---- */
 
@@ -233,8 +151,9 @@ static int check_str(const struct nlattr *nla, const char *name)
 {
 	if (!nla)
 		return proto_error("missing attribute %s", name);
+	/* Its last byte is the NUL, as libnl's NLA_STRING policy wants. */
 	if (nla_payload(nla) < 1 ||
-	    strnlen(nla_data(nla), nla_payload(nla)) == (size_t)nla_payload(nla))
+	    ((char *)nla_data(nla))[nla_payload(nla) - 1] != '\0')
 		return proto_error("attribute %s is not a NUL-terminated string",
 				   name);
 	return EXIT_OK;
@@ -546,7 +465,7 @@ static int resolve_family(struct client *c)
 	if (ke.err == ENOENT) {
 		fprintf(stderr, "error: generic netlink family %s not found: is the module loaded? (insmod %s.ko)\n",
 			name, name);
-		return EXIT_NO_FAMILY;
+		return EXIT_NO_MODULE;
 	}
 	if (ke.err)
 		return kernel_error(&ke);
@@ -573,7 +492,7 @@ static int on_echo(const struct nlmsghdr *nlh, void *arg)
 }
 
 /* Prints "sent:" and "received:" when @print (bench runs are silent). */
-static int do_echo(struct client *c, const char *text, bool print)
+int client_echo(struct client *c, const char *text, bool print)
 {
 	char req[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
@@ -629,7 +548,7 @@ static int on_dump(const struct nlmsghdr *nlh, void *arg)
 	return EXIT_OK;
 }
 
-static int do_dump(struct client *c, __u32 count, bool print)
+int client_dump(struct client *c, __u32 count, bool print)
 {
 	char req[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
@@ -655,7 +574,7 @@ static int do_dump(struct client *c, __u32 count, bool print)
 }
 
 /* The refusal is the expected answer here, so it goes to stdout. */
-static int do_error(struct client *c)
+int client_error(struct client *c)
 {
 	char req[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
@@ -678,7 +597,7 @@ static int do_error(struct client *c)
 	return EXIT_OK;
 }
 
-static int do_set_dump_count(struct client *c, __u32 count)
+int client_set_dump_count(struct client *c, __u32 count)
 {
 	char req[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
@@ -763,7 +682,7 @@ static int on_stat(const struct nlmsghdr *nlh, void *arg)
 	return EXIT_OK;
 }
 
-static int do_stats(struct client *c, bool dump)
+int client_stats(struct client *c, bool dump)
 {
 	char req[TX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	struct nlmsghdr *nlh = (struct nlmsghdr *)req;
@@ -823,7 +742,7 @@ static int print_event(const struct client *c, const struct nlmsghdr *nlh)
 }
 
 /* @count 0: run until killed. */
-static int do_monitor(struct client *c, unsigned long count)
+int client_monitor(struct client *c, unsigned long count)
 {
 	static char buf[RX_BUF_SIZE] __aligned(NLMSG_ALIGNTO);
 	unsigned long seen = 0;
@@ -857,276 +776,30 @@ static int do_monitor(struct client *c, unsigned long count)
 	return EXIT_OK;
 }
 
-/* ---- bench: timed round trips, for cargo lab bench ---- */
+/* ---- opening and closing, for gnl_cli.c ---- */
 
-static __u64 now_ns(void)
+int client_open(struct client **cp)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* One iteration; a one-shot opens, resolves and closes a client of its own. */
-static int bench_once(struct client *c, const char *workload, __u32 count)
-{
-	struct client own = { .fd = -1 };
+	struct client *c;
 	int ret;
 
-	if (!strcmp(workload, "steady"))
-		return do_echo(c, "hello", false);
-	if (!strcmp(workload, "dump"))
-		return do_dump(c, count, false);
-	ret = open_socket(&own);
-	if (!ret)
-		ret = resolve_family(&own);
-	if (!ret)
-		ret = do_echo(&own, "hello", false);
-	if (own.fd >= 0)
-		close(own.fd);
-	return ret;
-}
-
-/* Prints the nanoseconds of each iteration, one per line, once all ran. */
-static int do_bench(struct client *c, const char *workload,
-		    unsigned long iterations, __u32 count)
-{
-	unsigned long i;
-	__u64 *ns, start;
-	int ret = EXIT_OK;
-
-	ns = calloc(iterations, sizeof(*ns));
-	if (!ns) {
+	*cp = c = calloc(1, sizeof(*c));
+	if (!c) {
 		fprintf(stderr, "error: out of memory\n");
 		return EXIT_KERNEL;
 	}
-	for (i = 0; i < iterations && !ret; i++) {
-		start = now_ns();
-		ret = bench_once(c, workload, count);
-		ns[i] = now_ns() - start;
-	}
-	for (i = 0; i < iterations && !ret; i++)
-		printf("%llu\n", (unsigned long long)ns[i]);
-	free(ns);
+	c->fd = -1;
+	ret = open_socket(c);
+	if (!ret)
+		ret = resolve_family(c);
 	return ret;
 }
 
-/* ---- the command line ---- */
-
-static void usage(FILE *f)
+void client_close(struct client *c)
 {
-	fprintf(f,
-		"Usage: %s <command> [options]\n"
-		"\n"
-		"Client of the %s generic netlink family (raw sockets).\n"
-		"\n"
-		"Commands:\n"
-		"  echo [MSG]            send MSG (default: hello), print the reply\n"
-		"  dump [--count N]      dump N messages (default: the module's count)\n"
-		"  error                 ask for an error, print errno and extack\n"
-		"  monitor [--count N]   print events, exit after N of them\n"
-		"  set-dump-count N      set the default dump count (needs CAP_NET_ADMIN)\n"
-		"  stats [--dump]        print the module's counters\n"
-		"  bench oneshot|steady|dump [--iterations N] [--count N]\n"
-		"                        time N round trips, print nanoseconds\n"
-		"\n"
-		"Options:\n"
-		"  -h, --help            print this help\n",
-		prog, GNL_FOOBAR_XMPL_FAMILY_NAME);
-}
-
-/* A whole decimal number in [min, max], nothing else. */
-static int parse_count(const char *s, unsigned long min, unsigned long max,
-		       unsigned long *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		goto invalid;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		goto invalid;
-	*out = v;
-	return EXIT_OK;
-invalid:
-	fprintf(stderr, "error: invalid count '%s': expected an integer from %lu to %lu\n"
-		"try '%s --help'\n", s, min, max, prog);
-	return EXIT_USAGE;
-}
-
-struct args {
-	const char *cmd;
-	const char *msg;
-	unsigned long count;	/* 0: not given */
-	bool dump;
-	const char *workload;	/* bench */
-	unsigned long iterations;
-};
-
-/* Options of a subcommand; argv[0] is the subcommand's name. */
-static int parse_sub(int argc, char **argv, struct args *a)
-{
-	static const struct option opts[] = {
-		{ "count", required_argument, NULL, 'c' },
-		{ "dump", no_argument, NULL, 'd' },
-		{ "iterations", required_argument, NULL, 'i' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
-	bool is_bench = !strcmp(a->cmd, "bench");
-	bool is_dump = !strcmp(a->cmd, "dump") || is_bench;
-	bool is_monitor = !strcmp(a->cmd, "monitor");
-	bool is_stats = !strcmp(a->cmd, "stats");
-	int opt, ret;
-
-	/* bench's workload comes first, its options after it. */
-	if (is_bench && argc > 1 && argv[1][0] != '-') {
-		a->workload = argv[1];
-		argv[1] = argv[0];
-		argc--;
-		argv++;
-	}
-	optind = 0;	/* glibc: restart scanning on a new argv */
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			if (!is_dump && !is_monitor)
-				return usage_error("%s takes no --count", a->cmd);
-			ret = parse_count(optarg, GNL_FOOBAR_XMPL_DUMP_COUNT_MIN,
-					  is_dump ? GNL_FOOBAR_XMPL_DUMP_COUNT_MAX :
-					  UINT_MAX, &a->count);
-			if (ret)
-				return ret;
-			break;
-		case 'd':
-			if (!is_stats)
-				return usage_error("%s takes no --dump", a->cmd);
-			a->dump = true;
-			break;
-		case 'i':
-			if (!is_bench)
-				return usage_error("%s takes no --iterations", a->cmd);
-			ret = parse_count(optarg, 1, 10000000, &a->iterations);
-			if (ret)
-				return ret;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(EXIT_OK);
-		default:
-			return usage_error("unknown option or missing value");
-		}
-	}
-	argc -= optind;
-	argv += optind;
-	if (!strcmp(a->cmd, "echo") && argc > 0) {
-		a->msg = argv[0];
-		argc--;
-		argv++;
-	} else if (!strcmp(a->cmd, "set-dump-count")) {
-		if (argc < 1)
-			return usage_error("%s needs a count", a->cmd);
-		ret = parse_count(argv[0], GNL_FOOBAR_XMPL_DUMP_COUNT_MIN,
-				  GNL_FOOBAR_XMPL_DUMP_COUNT_MAX, &a->count);
-		if (ret)
-			return ret;
-		argc--;
-		argv++;
-	} else if (is_bench && (!a->workload ||
-				(strcmp(a->workload, "oneshot") &&
-				 strcmp(a->workload, "steady") &&
-				 strcmp(a->workload, "dump")))) {
-		return usage_error("bench needs oneshot, steady or dump");
-	}
-	if (argc > 0)
-		return usage_error("unexpected argument '%s'", argv[0]);
-	return EXIT_OK;
-}
-
-static int parse_args(int argc, char **argv, struct args *a)
-{
-	static const char *const cmds[] = {
-		"echo", "dump", "error", "monitor", "set-dump-count", "stats",
-		"bench",
-	};
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
-	size_t len, i;
-	int opt;
-
-	opterr = 0;
-	/* '+': stop at the subcommand, its options are parsed after. */
-	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		if (opt != 'h')
-			return usage_error("unknown option");
-		usage(stdout);
-		exit(EXIT_OK);
-	}
-	if (optind >= argc)
-		return usage_error("missing command");
-	a->cmd = argv[optind];
-	for (i = 0; i < ARRAY_SIZE(cmds); i++)
-		if (!strcmp(a->cmd, cmds[i]))
-			break;
-	if (i == ARRAY_SIZE(cmds))
-		return usage_error("unknown command '%s'", a->cmd);
-	a->msg = "hello";
-	a->iterations = 1000;
-	if (parse_sub(argc - optind, argv + optind, a))
-		return EXIT_USAGE;
-	/* Checked before anything is sent, as the kernel would refuse it. */
-	len = strlen(a->msg);
-	if (len > GNL_FOOBAR_XMPL_MSG_MAX_LEN) {
-		fprintf(stderr, "error: message is %zu bytes; the maximum is %d\n",
-			len, GNL_FOOBAR_XMPL_MSG_MAX_LEN);
-		return EXIT_USAGE;
-	}
-	return EXIT_OK;
-}
-
-static int run(struct client *c, const struct args *a)
-{
-	if (!strcmp(a->cmd, "echo"))
-		return do_echo(c, a->msg, true);
-	if (!strcmp(a->cmd, "dump"))
-		return do_dump(c, a->count, true);
-	if (!strcmp(a->cmd, "bench"))
-		return do_bench(c, a->workload, a->iterations,
-				a->count ? a->count : GNL_FOOBAR_XMPL_DUMP_COUNT_MAX);
-	if (!strcmp(a->cmd, "error"))
-		return do_error(c);
-	if (!strcmp(a->cmd, "monitor"))
-		return do_monitor(c, a->count);
-	if (!strcmp(a->cmd, "set-dump-count"))
-		return do_set_dump_count(c, a->count);
-	return do_stats(c, a->dump);
-}
-
-int main(int argc, char **argv)
-{
-	struct client c = { .fd = -1 };
-	struct args a = {};
-	int ret;
-
-	ret = parse_args(argc, argv, &a);
-	if (ret)
-		goto out;
-	if (!strcmp(a.cmd, "monitor"))
-		setvbuf(stdout, NULL, _IOLBF, 0);
-	ret = open_socket(&c);
-	if (ret)
-		goto out;
-	ret = resolve_family(&c);
-	if (ret)
-		goto out;
-	ret = run(&c, &a);
-out:
-	if (c.fd >= 0)
-		close(c.fd);
-	return ret;
+	if (!c)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
 }

@@ -19,24 +19,7 @@
 #include <linux/netlink.h>
 
 #include "nl_foobar_xmpl.h"
-
-#ifndef SOL_NETLINK
-#define SOL_NETLINK 270
-#endif
-
-/* The kernel's helpers, as the kernel's own tools/ define them. */
-#define __printf(a, b)	__attribute__((format(printf, a, b)))
-#define __aligned(x)	__attribute__((aligned(x)))
-#define __noreturn	__attribute__((noreturn))
-
-/* Exit codes, as the generic netlink clients use them. */
-enum {
-	EXIT_OK,
-	EXIT_KERNEL,	/* request rejected, or a socket call failed */
-	EXIT_USAGE,	/* bad arguments, or a message too long */
-	EXIT_NO_PROTO,	/* protocol not registered: module not loaded */
-	EXIT_PROTO = 5,	/* a reply that breaks the protocol */
-};
+#include "report.h"
 
 #define RX_BUF_SIZE	32768
 #define TX_BUF_SIZE	NLMSG_SPACE(NL_FOOBAR_XMPL_MSG_MAX_LEN + 1)
@@ -59,7 +42,7 @@ struct client {
 	size_t len[WINDOW];
 };
 
-static const char *prog = "nl-raw";
+const char *const prog = "nl-raw";
 
 /* Ends the process from any thread, after what is printed so far. */
 static void __noreturn quit(int code)
@@ -68,42 +51,17 @@ static void __noreturn quit(int code)
 	_exit(code);
 }
 
-static int usage_error(const char *fmt, ...)
-	__printf(1, 2);
-
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "error: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\ntry '%s --help'\n", prog);
-	return EXIT_USAGE;
-}
-
-static int sys_error(const char *syscall)
-{
-	int err = errno;
-
-	fprintf(stderr, "error: %s: %s (errno %d)\n", syscall, strerror(err),
-		err);
-	return EXIT_KERNEL;
-}
-
-static void proto_error(const char *fmt, ...)
+/* A broken reply ends the process, from whichever thread reads it. */
+static void proto_fail(const char *fmt, ...)
 	__printf(1, 2) __noreturn;
 
-static void proto_error(const char *fmt, ...)
+static void proto_fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "error: unexpected reply: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vproto_error(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	quit(EXIT_PROTO);
 }
 
@@ -138,7 +96,7 @@ static int open_socket(struct client *c)
 			"error: netlink protocol %d (%s) not available: is the module loaded? (insmod %s.ko)\n",
 			NETLINK_FOOBAR_XMPL, NL_FOOBAR_XMPL_NAME,
 			NL_FOOBAR_XMPL_NAME);
-		return EXIT_NO_PROTO;
+		return EXIT_NO_MODULE;
 	}
 	ret = set_opt(c->fd, NETLINK_EXT_ACK);
 	if (!ret)
@@ -215,14 +173,14 @@ static void on_echo(struct client *c, const struct nlmsghdr *nlh)
 	__u32 seq = nlh->nlmsg_seq;
 
 	if (c->have_reply)
-		proto_error("second reply to request #%u", seq);
+		proto_fail("second reply to request #%u", seq);
 	if (len < 1 || len > NL_FOOBAR_XMPL_MSG_MAX_LEN + 1 ||
 	    strnlen(text, len) != len - 1)
-		proto_error("reply #%u is not one NUL-terminated string of at most %d bytes",
-			    seq, NL_FOOBAR_XMPL_MSG_MAX_LEN);
+		proto_fail("reply #%u is not one NUL-terminated string of at most %d bytes",
+			   seq, NL_FOOBAR_XMPL_MSG_MAX_LEN);
 	if (len - 1 != c->len[seq % WINDOW] ||
 	    memcmp(text, c->text[seq % WINDOW], len - 1))
-		proto_error("reply #%u differs from the request", seq);
+		proto_fail("reply #%u differs from the request", seq);
 
 	if (c->session)
 		printf("reply #%u: %s\n", seq, text);
@@ -250,22 +208,22 @@ on_refusal(const struct nlmsghdr *nlh, const struct nlmsgerr *e)
 		      NLMSG_ALIGN(sizeof(e->error) + e->msg.nlmsg_len);
 	if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
 		if (e->msg.nlmsg_len < NLMSG_HDRLEN || off > nlh->nlmsg_len)
-			proto_error("NLMSG_ERROR #%u: bad request length %u",
-				    nlh->nlmsg_seq, e->msg.nlmsg_len);
+			proto_fail("NLMSG_ERROR #%u: bad request length %u",
+				   nlh->nlmsg_seq, e->msg.nlmsg_len);
 		while (nlh->nlmsg_len - off >= NLA_HDRLEN) {
 			const struct nlattr *nla =
 				(const void *)((const char *)nlh + off);
 
 			if (nla->nla_len < NLA_HDRLEN ||
 			    nla->nla_len > nlh->nlmsg_len - off)
-				proto_error("NLMSG_ERROR #%u: malformed extack attribute",
-					    nlh->nlmsg_seq);
+				proto_fail("NLMSG_ERROR #%u: malformed extack attribute",
+					   nlh->nlmsg_seq);
 			if ((nla->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG) {
 				extack = (const char *)nla + NLA_HDRLEN;
 				alen = nla->nla_len - NLA_HDRLEN;
 				if (!alen || strnlen(extack, alen) != (size_t)alen - 1)
-					proto_error("NLMSG_ERROR #%u: extack message is not a NUL-terminated string",
-						    nlh->nlmsg_seq);
+					proto_fail("NLMSG_ERROR #%u: extack message is not a NUL-terminated string",
+						   nlh->nlmsg_seq);
 			}
 			off += NLA_ALIGN(nla->nla_len);
 			if (off > nlh->nlmsg_len)
@@ -287,17 +245,17 @@ static void on_error(struct client *c, const struct nlmsghdr *nlh)
 	__u32 seq = nlh->nlmsg_seq;
 
 	if (NLMSG_PAYLOAD(nlh, 0) < sizeof(*e))
-		proto_error("NLMSG_ERROR #%u of %u bytes is too short", seq,
-			    nlh->nlmsg_len);
+		proto_fail("NLMSG_ERROR #%u of %u bytes is too short", seq,
+			   nlh->nlmsg_len);
 	if (e->error > 0)
-		proto_error("NLMSG_ERROR #%u carries a positive error %d", seq,
-			    e->error);
+		proto_fail("NLMSG_ERROR #%u carries a positive error %d", seq,
+			   e->error);
 	if (e->error < 0)
 		on_refusal(nlh, e);
 	if (!c->ack)
-		proto_error("ack #%u that was not requested", seq);
+		proto_fail("ack #%u that was not requested", seq);
 	if (!c->have_reply)
-		proto_error("ack #%u before the reply", seq);
+		proto_fail("ack #%u before the reply", seq);
 	if (c->session)
 		printf("ack #%u\n", seq);
 	else
@@ -317,18 +275,18 @@ static void on_message(struct client *c, const struct nlmsghdr *nlh)
 	pthread_mutex_unlock(&c->lock);
 
 	if (idle)
-		proto_error("message of type %u with no request in flight",
-			    nlh->nlmsg_type);
+		proto_fail("message of type %u with no request in flight",
+			   nlh->nlmsg_type);
 	if (nlh->nlmsg_type != NL_FOOBAR_XMPL_MSG_ECHO &&
 	    nlh->nlmsg_type != NLMSG_ERROR)
-		proto_error("message type %u, expected %u or NLMSG_ERROR",
-			    nlh->nlmsg_type, NL_FOOBAR_XMPL_MSG_ECHO);
+		proto_fail("message type %u, expected %u or NLMSG_ERROR",
+			   nlh->nlmsg_type, NL_FOOBAR_XMPL_MSG_ECHO);
 	if (nlh->nlmsg_seq != expected)
-		proto_error("sequence number %u, expected %u", nlh->nlmsg_seq,
-			    expected);
+		proto_fail("sequence number %u, expected %u", nlh->nlmsg_seq,
+			   expected);
 	if (nlh->nlmsg_pid != c->port)
-		proto_error("nlmsg_pid %u, expected our port %u",
-			    nlh->nlmsg_pid, c->port);
+		proto_fail("nlmsg_pid %u, expected our port %u",
+			   nlh->nlmsg_pid, c->port);
 
 	if (nlh->nlmsg_type == NLMSG_ERROR)
 		on_error(c, nlh);
@@ -359,11 +317,11 @@ static void receive(struct client *c)
 	if (n < 0)
 		quit(sys_error("recv"));
 	if (mh.msg_flags & MSG_TRUNC)
-		proto_error("datagram truncated to %d bytes", RX_BUF_SIZE);
+		proto_fail("datagram truncated to %d bytes", RX_BUF_SIZE);
 	if (mh.msg_namelen != sizeof(sa) || sa.nl_family != AF_NETLINK ||
 	    sa.nl_pid != 0)
-		proto_error("datagram from port %u, not from the kernel",
-			    sa.nl_pid);
+		proto_fail("datagram from port %u, not from the kernel",
+			   sa.nl_pid);
 
 	/* NLMSG_NEXT() without going past the end after an unpadded one. */
 	for (left = n, nlh = (void *)buf; NLMSG_OK(nlh, left);
@@ -374,8 +332,8 @@ static void receive(struct client *c)
 			step = left;
 	}
 	if (left)
-		proto_error("%d bytes left over in a datagram of %zd bytes",
-			    left, n);
+		proto_fail("%d bytes left over in a datagram of %zd bytes",
+			   left, n);
 }
 
 static void *receiver(void *arg)

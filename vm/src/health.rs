@@ -1,30 +1,6 @@
 //! Kernel log health: finds the reports a healthy kernel never prints (Oops, BUG, WARNING, panic,
-//! slab corruption, KFENCE...), wherever they are in the console log or dmesg.
-
-/// Markers of an unhealthy kernel, each with the name used in the verdict. Matched per line.
-const MARKERS: &[(&str, &str)] = &[
-    ("Kernel panic", "kernel panic"),
-    ("kernel BUG at", "BUG"),
-    ("BUG: ", "BUG"),
-    ("Oops: ", "Oops"),
-    ("Oops#", "Oops"),
-    ("general protection fault", "general protection fault"),
-    ("Unable to handle kernel", "Oops"),
-    ("WARNING: ", "WARNING"),
-    ("Call Trace:", "Call Trace"),
-    ("KFENCE: ", "KFENCE report"),
-    ("UBSAN: ", "UBSAN report"),
-    ("Poison overwritten", "slab corruption"),
-    ("Redzone overwritten", "slab corruption"),
-    ("Object padding overwritten", "slab corruption"),
-    ("Freepointer corrupt", "slab corruption"),
-    ("slab corruption", "slab corruption"),
-    ("Slab corruption", "slab corruption"),
-    ("Memory leak", "memory leak"),
-    ("unreferenced object", "memory leak"),
-    ("blocked for more than", "hung task"),
-    ("soft lockup", "soft lockup"),
-];
+//! slab corruption, KFENCE, KASAN, lockdep...), wherever they are in the console log or dmesg. The
+//! markers are `lab_facts::health`'s, the same the suite checks each scenario against.
 
 /// One suspicious line in a log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,18 +47,13 @@ pub fn is_kernel_line(line: &str) -> bool {
 }
 
 fn scan_lines(log: &str, keep: impl Fn(&str) -> bool) -> Vec<Finding> {
-    log.lines()
-        .enumerate()
-        .filter(|(_, line)| keep(line))
-        .filter_map(|(i, line)| {
-            MARKERS
-                .iter()
-                .find(|(marker, _)| line.contains(marker))
-                .map(|(_, kind)| Finding {
-                    kind,
-                    line_no: i + 1,
-                    line: line.trim().to_owned(),
-                })
+    let kept: Vec<(usize, &str)> = log.lines().enumerate().filter(|(_, l)| keep(l)).collect();
+    lab_facts::health::scan(kept.iter().map(|(_, line)| *line))
+        .into_iter()
+        .map(|(i, kind)| Finding {
+            kind,
+            line_no: kept[i].0 + 1,
+            line: kept[i].1.trim().to_owned(),
         })
         .collect()
 }
@@ -124,7 +95,7 @@ mod tests {
             ),
             (
                 "[ 1.0] BUG: KFENCE: out-of-bounds read in foo+0x1/0x2",
-                "BUG",
+                "KFENCE report",
             ),
             ("[ 1.0] KFENCE: use-after-free read in bar", "KFENCE report"),
             (

@@ -70,7 +70,7 @@ pub struct VmArgs {
     #[arg(long, default_value = "auto", env = "GENL_LAB_ACCEL")]
     pub accel: vm::AccelChoice,
     /// Kill a VM that has not finished after this many seconds.
-    #[arg(long, default_value_t = 900, env = "GENL_LAB_TIMEOUT")]
+    #[arg(long, default_value_t = 1800, env = "GENL_LAB_TIMEOUT")]
     pub timeout: u64,
     /// Never install missing tools; print the command that would install them instead.
     #[arg(long, env = "GENL_LAB_NO_INSTALL", value_parser = clap::builder::FalseyValueParser::new())]

@@ -198,7 +198,7 @@ fn classic_load_twice() {
 /// The last classic test (name order): unload, reload and unload, with the lines they log.
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
-fn classic_zz_load_and_unload() {
+fn classic_load_and_unload() {
     let _lock = serial();
     classic::ensure_loaded();
     let mut log = KernelLog::mark();

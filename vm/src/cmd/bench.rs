@@ -16,6 +16,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use lab_facts::module::{self, Debug};
+use lab_facts::{GENL_MODULE as MODULE, SYSTEM_PATH};
 use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
@@ -95,7 +97,12 @@ impl GuestPlan {
 /// The clients, the C raw-socket one first: it is the reference the others are compared with.
 /// `gnl-neli-baseline` is the plainest neli client (router, `resolve_genl_family`): what neli
 /// costs before `gnl-rust` does anything about it.
-pub const CLIENTS: [&str; 4] = ["gnl-raw", "gnl-rust", "gnl-neli-baseline", "gnl-libnl"];
+pub const CLIENTS: [&str; 4] = [
+    lab_facts::GNL_RAW,
+    lab_facts::GNL_RUST,
+    lab_facts::GNL_NELI_BASELINE,
+    lab_facts::GNL_LIBNL,
+];
 
 /// The baseline is a second binary of the gnl-rust package, which `build::clients` builds but
 /// does not put in the clients' directory (it is no client of the suite).
@@ -132,19 +139,16 @@ pub struct RawRun {
     pub clients: Vec<RawClient>,
 }
 
-const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const MODULE: &str = "gnl_foobar_xmpl";
-
 /// The guest side: inserts the module (without the per-operation debug log the other modes turn
 /// on, which would be measured too), runs the workloads, removes the module, writes the samples.
 pub fn in_guest(plan: &GuestPlan, bin_dir: &Path, kmod_dir: &Path, out: &Path) -> Result<()> {
-    let ko = kmod_dir.join(format!("{MODULE}.ko"));
-    let status = Command::new("insmod").arg(&ko).status()?;
+    let ko = module::ko(kmod_dir, MODULE);
+    let status = module::insmod(&ko, Debug::Off).status()?;
     if !status.success() {
         bail!("insmod {} failed ({status})", ko.display());
     }
     let measured = measure(plan, bin_dir, out);
-    let removed = Command::new("rmmod").arg(MODULE).status();
+    let removed = module::rmmod(MODULE).status();
     let run = measured?;
     if !removed.is_ok_and(|s| s.success()) {
         bail!("{MODULE} does not unload after the benchmarks");

@@ -7,10 +7,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use lab_facts::module::{self, Debug};
 
 use super::{GuestReport, DMESG, GUEST_REPORT};
 use crate::{build, debugfs};
@@ -55,8 +56,6 @@ enum Mode {
     /// Insert the modules and replace this process with an interactive shell.
     Shell,
 }
-
-const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Runs the requested mode and always writes the report and the kernel log.
 pub fn run(args: &GuestArgs) -> Result<u8> {
@@ -123,7 +122,7 @@ fn unix_now() -> f64 {
 /// The environment the suite and the clients get (the guest inherits nothing from the host).
 fn command(args: &GuestArgs, program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut cmd = Command::new(program);
-    cmd.env("PATH", format!("{}:{SYSTEM_PATH}", args.bin_dir.display()))
+    cmd.env("PATH", lab_facts::guest_path(&args.bin_dir))
         .env("GENL_LAB_BIN_DIR", &args.bin_dir)
         .env("GENL_LAB_KMOD_DIR", &args.kmod_dir)
         .env("GENL_LAB_KERNEL", &args.kernel_name)
@@ -162,17 +161,7 @@ fn run_suite(
     if report.passed + report.failed == 0 {
         report.problems.push("the suite ran no test".to_owned());
     }
-    // The suite unloads the modules last; one still loaded means a test leaked a reference.
-    for module in loaded_modules(args)? {
-        match rmmod(&module) {
-            Ok(()) => report
-                .problems
-                .push(format!("{module} was still loaded after the suite")),
-            Err(err) => report
-                .problems
-                .push(format!("{module} does not unload: {err:#}")),
-        }
-    }
+    report.problems.extend(last_word(args)?);
     Ok(())
 }
 
@@ -191,37 +180,98 @@ fn parse_test_result(line: &str) -> Option<(u32, u32)> {
 
 /// Our modules currently loaded, from /proc/modules.
 fn loaded_modules(args: &GuestArgs) -> Result<Vec<String>> {
-    let ours = build::modules(&args.kmod_dir)?;
-    let text = fs::read_to_string("/proc/modules").context("cannot read /proc/modules")?;
-    Ok(text
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|m| ours.iter().any(|o| o == m))
-        .map(str::to_owned)
-        .collect())
+    let mut ours = build::modules(&args.kmod_dir)?;
+    ours.retain(|m| module::loaded(m));
+    Ok(ours)
+}
+
+/// The suite's last word, after it whatever it ran: each module unloads cleanly from the state
+/// the suite left (loaded first if need be), logging its goodbye and nothing else, and the kernel
+/// took no harm. Returns what went wrong.
+fn last_word(args: &GuestArgs) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for name in build::modules(&args.kmod_dir)? {
+        if !module::loaded(&name) {
+            insmod(args, &name)?;
+        }
+        if let Err(n) = module::wait_unused(&name, Duration::from_secs(10)) {
+            problems.push(format!(
+                "{name} still has {n} references 10 s after the suite (a leak)"
+            ));
+            continue;
+        }
+        let mut log = lab_facts::kmsg::Kmsg::mark().context("cannot open /dev/kmsg")?;
+        let out = module::rmmod(&name).output().context("cannot run rmmod")?;
+        let lines = log.read_new().context("cannot read /dev/kmsg")?;
+        if !out.status.success() || !out.stdout.is_empty() || !out.stderr.is_empty() {
+            problems.push(format!(
+                "rmmod {name} after the suite: {}: {}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        if module::loaded(&name) {
+            problems.push(format!("{name} does not unload: still loaded after rmmod"));
+        }
+        for (i, kind) in lab_facts::health::scan(lines.iter().map(String::as_str)) {
+            problems.push(format!("{kind} while {name} unloaded: {}", lines[i]));
+        }
+        let prefix = format!("{name}: ");
+        let said: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .collect();
+        if let Some(goodbye) = goodbye(&name) {
+            if said != [goodbye.as_str()] {
+                problems.push(format!(
+                    "{name} logged {said:?} on unload, not [{goodbye:?}]"
+                ));
+            }
+        }
+    }
+    let tainted = fs::read_to_string("/proc/sys/kernel/tainted")
+        .context("cannot read /proc/sys/kernel/tainted")?;
+    let tainted: u64 = tainted.trim().parse().context("/proc/sys/kernel/tainted")?;
+    let harmful = lab_facts::health::harmful_taints(tainted);
+    if !harmful.is_empty() {
+        problems.push(format!(
+            "the kernel is tainted {harmful:?} (value {tainted}): read its log"
+        ));
+    }
+    Ok(problems)
+}
+
+/// What a module logs when it unloads (the `pr_info` of its exit function in `kmod/`).
+fn goodbye(name: &str) -> Option<String> {
+    match name {
+        lab_facts::GENL_MODULE => Some(format!("unregistered family {name}")),
+        lab_facts::CLASSIC_MODULE => Some("unloaded".to_owned()),
+        _ => None,
+    }
+}
+
+/// Inserts one of our modules; its per-operation log lines are pr_debug, turned on here.
+fn insmod(args: &GuestArgs, name: &str) -> Result<()> {
+    let ko = module::ko(&args.kmod_dir, name);
+    let status = module::insmod(&ko, Debug::On)
+        .status()
+        .context("cannot run insmod")?;
+    if !status.success() {
+        bail!("insmod {} failed ({status})", ko.display());
+    }
+    Ok(())
 }
 
 fn insmod_all(args: &GuestArgs) -> Result<()> {
-    for module in build::modules(&args.kmod_dir)? {
-        let ko = args.kmod_dir.join(format!("{module}.ko"));
-        // Per-operation log lines are pr_debug: dynamic debug turns them on for this module.
-        let status = Command::new("insmod")
-            .arg(&ko)
-            .arg("dyndbg=+p")
-            .status()
-            .context("cannot run insmod")?;
-        if !status.success() {
-            bail!("insmod {} failed ({status})", ko.display());
-        }
+    for name in build::modules(&args.kmod_dir)? {
+        insmod(args, &name)?;
     }
     Ok(())
 }
 
 fn rmmod(module: &str) -> Result<()> {
-    let out = Command::new("rmmod")
-        .arg(module)
-        .output()
-        .context("cannot run rmmod")?;
+    let out = module::rmmod(module).output().context("cannot run rmmod")?;
     if !out.status.success() {
         bail!(
             "rmmod {module}: {}",
@@ -238,7 +288,7 @@ fn demo(args: &GuestArgs, report: &mut GuestReport) -> Result<()> {
         ("dump", &["dump"]),
         ("error", &["error"]),
     ];
-    for client in ["gnl-rust", "gnl-raw", "gnl-libnl"] {
+    for client in lab_facts::GENL_CLIENTS {
         for (what, client_args) in steps {
             println!("\n--- {client} {what} ---");
             std::io::stdout().flush()?;

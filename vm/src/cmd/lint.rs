@@ -180,7 +180,7 @@ fn c_sources(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn shellcheck(sh: &Shell) -> Result<()> {
-    let scripts: Vec<PathBuf> = [".ci/run"]
+    let scripts: Vec<PathBuf> = [".ci/run", ".ci/checks"]
         .iter()
         .map(|s| project::root().join(s))
         .filter(|p| p.exists())

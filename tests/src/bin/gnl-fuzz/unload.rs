@@ -2,17 +2,18 @@
 //! load/unload cycles compared against `/proc/slabinfo` for leaks.
 
 use std::collections::BTreeMap;
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use lab_facts::module;
+
 use crate::nl::{self, Sock, F_DUMP, F_REQUEST};
 
 /// The generic netlink module and the classic one.
-pub const MODULES: [&str; 2] = ["gnl_foobar_xmpl", "nl_foobar_xmpl"];
+pub const MODULES: [&str; 2] = lab_facts::MODULES;
 
 fn kmod_dir() -> PathBuf {
     PathBuf::from(std::env::var_os("GENL_LAB_KMOD_DIR").unwrap_or_else(|| ".".into()))
@@ -20,42 +21,19 @@ fn kmod_dir() -> PathBuf {
 
 /// Whether a module is loaded.
 pub fn loaded(module: &str) -> bool {
-    std::fs::read_to_string("/proc/modules")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.split(' ').next() == Some(module))
+    module::loaded(module)
 }
 
 /// Inserts a module (without dynamic debug, so the kernel log keeps its beginning), with
 /// `finit_module(2)`: no process to start, so cycles are quick even under TCG.
-pub fn insmod(module: &str) -> Result<(), String> {
-    let ko = kmod_dir().join(format!("{module}.ko"));
-    let file = std::fs::File::open(&ko).map_err(|e| format!("{}: {e}", ko.display()))?;
-    // SAFETY: a valid descriptor and a NUL-terminated (empty) parameter string.
-    let ret = unsafe { libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), c"".as_ptr(), 0) };
-    if ret != 0 {
-        return Err(format!(
-            "insmod {}: {}",
-            ko.display(),
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
+pub fn insmod(name: &str) -> Result<(), String> {
+    let ko = module::ko(&kmod_dir(), name);
+    module::finit(&ko).map_err(|e| format!("insmod {}: {e}", ko.display()))
 }
 
-/// One `delete_module(2)` that does not wait: `Ok(false)` while the module is in use (a running
-/// dump holds a reference).
-fn try_rmmod(module: &str) -> Result<bool, String> {
-    let name = std::ffi::CString::new(module).unwrap();
-    // SAFETY: a NUL-terminated name.
-    let ret = unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) };
-    if ret == 0 {
-        return Ok(true);
-    }
-    match std::io::Error::last_os_error() {
-        e if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
-        e => Err(format!("rmmod {module}: {e}")),
-    }
+/// One `delete_module(2)` that does not wait: `Ok(false)` while the module is in use.
+fn try_rmmod(name: &str) -> Result<bool, String> {
+    module::try_delete(name).map_err(|e| format!("rmmod {name}: {e}"))
 }
 
 /// Removes a module, retrying for up to `patience` while it is busy; returns how many attempts
