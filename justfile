@@ -8,6 +8,10 @@ default:
 test *ARGS:
     cargo lab test {{ARGS}}
 
+# Boot one kernel and keep it; rerun the suite on every change (`just watch -- echo`), until Ctrl-C.
+watch *ARGS:
+    cargo lab watch {{ARGS}}
+
 # Insert the module and show each client's echo, dump and error, then the kernel log.
 demo *ARGS:
     cargo lab demo {{ARGS}}

@@ -70,6 +70,15 @@ impl Apt {
         Ok(Apt { dir })
     }
 
+    /// Holds the lab's apt directory for one apt step: its lists and archives are private, so
+    /// apt's own locks are off (`Debug::NoLocking`) and two lab runs take turns through this one.
+    fn lock(&self) -> Result<fs::File> {
+        crate::project::lock_file(
+            &self.dir.join("lab.lock"),
+            "==> another lab run is using the lab's apt lists: waiting for it",
+        )
+    }
+
     fn options(&self) -> Vec<String> {
         let d = self.dir.display();
         [
@@ -90,6 +99,7 @@ impl Apt {
 
     /// Refreshes the package lists (the only step that needs the network besides downloads).
     pub fn update(&self, sh: &Shell) -> Result<()> {
+        let _lock = self.lock()?;
         let opts = self.options();
         let out = cmd!(sh, "apt-get {opts...} -q update")
             .ignore_status()
@@ -106,6 +116,7 @@ impl Apt {
 
     /// Names of the packages whose name matches the POSIX regex `pattern`.
     pub fn search_names(&self, sh: &Shell, pattern: &str) -> Result<Vec<String>> {
+        let _lock = self.lock()?;
         let opts = self.options();
         let out = cmd!(sh, "apt-cache {opts...} search --names-only {pattern}").read()?;
         Ok(out
@@ -117,6 +128,7 @@ impl Apt {
 
     /// The candidate version of a package.
     pub fn show(&self, sh: &Shell, name: &str) -> Result<Package> {
+        let _lock = self.lock()?;
         let opts = self.options();
         let policy = cmd!(sh, "apt-cache {opts...} policy {name}").read()?;
         let opts = self.options();
@@ -135,16 +147,32 @@ impl Apt {
     /// Downloads packages (`name=version`) into `dest`.
     pub fn download(&self, sh: &Shell, packages: &[Package], dest: &Path) -> Result<Vec<PathBuf>> {
         fs::create_dir_all(dest)?;
+        let _lock = self.lock()?;
         let opts = self.options();
         let specs: Vec<String> = packages
             .iter()
             .map(|p| format!("{}={}", p.name, p.version))
             .collect();
         let _cd = sh.push_dir(dest);
-        cmd!(sh, "apt-get {opts...} -q download {specs...}")
+        let wanted = specs.clone();
+        let out = cmd!(sh, "apt-get {opts...} -q download {wanted...}")
             .quiet()
-            .run()
-            .context("apt-get download failed")?;
+            .ignore_status()
+            .output()?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("E:")).collect();
+            bail!(
+                "apt-get download failed for {}:\n{}\n(a 404 usually means the mirror is \
+                 mid-sync or dropped that build: retry later, or `cargo lab kernels --update`)",
+                specs.join(" "),
+                if errors.is_empty() {
+                    stderr.trim().to_owned()
+                } else {
+                    errors.join("\n")
+                }
+            );
+        }
         let mut debs = Vec::new();
         for entry in fs::read_dir(dest)? {
             let path = entry?.path();

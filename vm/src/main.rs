@@ -39,6 +39,8 @@ enum Command {
     Demo(VmArgs),
     /// Boot a kernel with the module inserted and run CMD as root in it.
     Exec(cmd::exec::ExecArgs),
+    /// Boot one kernel and keep it: rerun the suite (or `-- FILTER`) on every change, until Ctrl-C.
+    Watch(cmd::watch::WatchArgs),
     /// Boot a kernel with the module inserted and open an interactive root shell.
     Shell(VmArgs),
     /// List the known kernels, what is cached, and the exact package versions.
@@ -100,6 +102,7 @@ fn main() -> ExitCode {
         Command::Test(args) => cmd::test::run(&args),
         Command::Demo(args) => cmd::demo::run(&args),
         Command::Exec(args) => cmd::exec::run(&args),
+        Command::Watch(args) => cmd::watch::run(&args),
         Command::Shell(args) => cmd::exec::shell(&args),
         Command::Kernels(args) => cmd::kernels::run(&args),
         Command::Lint(args) => cmd::lint::run(&args),

@@ -56,21 +56,29 @@ pub struct KernelLock(#[allow(dead_code)] std::fs::File);
 
 /// Takes the lock of a kernel's directory, saying so when another run holds it.
 pub fn lock_kernel_dir(kernel_name: &str) -> Result<KernelLock> {
-    use std::os::fd::AsRawFd;
     let dir = kernel_dir(kernel_name);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let file = std::fs::File::create(dir.join(".lock")).context("cannot create the lock file")?;
+    let waiting = format!(
+        "==> [{kernel_name}] another lab run is using {}: waiting for it",
+        dir.display()
+    );
+    Ok(KernelLock(lock_file(&dir.join(".lock"), &waiting)?))
+}
+
+/// An exclusive `flock` on `path` (created if need be), held until the file is dropped. Prints
+/// `waiting` first when another process holds it, then blocks until it is free.
+pub fn lock_file(path: &Path, waiting: &str) -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("cannot create the lock file {}", path.display()))?;
     // SAFETY: flock on a descriptor we own.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        eprintln!(
-            "==> [{kernel_name}] another lab run is using {}: waiting for it",
-            dir.display()
-        );
-        // SAFETY: as above; this one blocks until the other run ends.
+        eprintln!("{waiting}");
+        // SAFETY: as above; this one blocks until the other process lets go.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(std::io::Error::last_os_error())
-                .context("cannot lock the kernel directory");
+                .with_context(|| format!("cannot lock {}", path.display()));
         }
     }
-    Ok(KernelLock(file))
+    Ok(file)
 }

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -97,6 +98,8 @@ pub struct Boot<'a> {
     pub verbose: bool,
     /// Keep the guest's output in the log only (set when VMs run side by side).
     pub quiet: bool,
+    /// Set from another thread to end the VM now (`cargo lab watch` reboots and stops this way).
+    pub kill: Option<Arc<AtomicBool>>,
 }
 
 /// How a boot ended.
@@ -187,8 +190,9 @@ impl Boot<'_> {
             if let Some(status) = child.try_wait()? {
                 break status.code();
             }
-            if start.elapsed() > self.timeout {
-                timed_out = true;
+            let killed = self.kill.as_ref().is_some_and(|k| k.load(Ordering::SeqCst));
+            if killed || start.elapsed() > self.timeout {
+                timed_out = !killed;
                 // vng runs qemu in the same process group: end them all.
                 unsafe { libc::killpg(child.id() as i32, libc::SIGKILL) };
                 child.wait()?;

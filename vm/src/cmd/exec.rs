@@ -89,6 +89,7 @@ pub fn shell(args: &VmArgs) -> Result<u8> {
         timeout: Duration::MAX,
         verbose: args.verbose,
         quiet: false,
+        kill: None,
     };
     let code = boot.run_interactive(&script)?;
     Ok(u8::try_from(code).unwrap_or(1))

@@ -55,6 +55,11 @@ enum Mode {
     Bench(super::bench::GuestPlan),
     /// Insert the modules and replace this process with an interactive shell.
     Shell,
+    /// Stay up for `cargo lab watch`: run the suite for each request the host leaves in DIR.
+    Watch {
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 /// Runs the requested mode and always writes the report and the kernel log.
@@ -79,12 +84,25 @@ pub fn run(args: &GuestArgs) -> Result<u8> {
         Mode::Exec { command } => exec(args, command, &mut report),
         Mode::Bench(plan) => super::bench::in_guest(plan, &args.bin_dir, &args.kmod_dir, &args.out),
         Mode::Shell => shell(args),
+        Mode::Watch { dir } => watch(args, dir),
     };
+    finish(args, outcome, &mut report, start)?;
+    Ok(u8::try_from(report.exit_code.clamp(0, 255)).unwrap_or(1))
+}
+
+/// Ends a run (or a watch round): its error, kmemleak and the counters, dmesg, then guest.json,
+/// which the host reads as the sign that everything else is written.
+fn finish(
+    args: &GuestArgs,
+    outcome: Result<()>,
+    report: &mut GuestReport,
+    start: Instant,
+) -> Result<()> {
     if let Err(err) = &outcome {
         report.problems.push(format!("{err:#}"));
         report.exit_code = report.exit_code.max(1);
     }
-    after_run(args, &mut report);
+    after_run(args, report);
     save_dmesg(&args.out)?;
     report.finished = unix_now();
     report.seconds = start.elapsed().as_secs_f64();
@@ -92,7 +110,7 @@ pub fn run(args: &GuestArgs) -> Result<u8> {
         args.out.join(GUEST_REPORT),
         serde_json::to_string_pretty(&report)? + "\n",
     )?;
-    Ok(u8::try_from(report.exit_code.clamp(0, 255)).unwrap_or(1))
+    Ok(())
 }
 
 /// The debug kernel's reports: kmemleak's scans (the host judges `kmemleak.txt`) and the modules'
@@ -162,6 +180,39 @@ fn run_suite(
         report.problems.push("the suite ran no test".to_owned());
     }
     report.problems.extend(last_word(args)?);
+    Ok(())
+}
+
+/// `cargo lab watch`'s guest side: says it is ready, then for each request the host writes runs
+/// the suite as `cargo lab test` does (modules unloaded afterwards, kmemleak, dmesg) and leaves
+/// that round's guest.json before saying it is done. Ends when the host asks it to stop.
+fn watch(args: &GuestArgs, dir: &Path) -> Result<()> {
+    use super::watch::protocol;
+    fs::create_dir_all(dir)?;
+    fs::write(dir.join(protocol::READY), "")?;
+    for round in 1.. {
+        let request = protocol::request(dir, round);
+        while !request.exists() {
+            if dir.join(protocol::STOP).exists() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let request: protocol::Request = serde_json::from_str(&fs::read_to_string(&request)?)
+            .context("cannot read the watch request")?;
+        let start = Instant::now();
+        let mut report = GuestReport {
+            started: unix_now(),
+            ..GuestReport::default()
+        };
+        // Each round is judged on its own: kmemleak forgets what earlier rounds left.
+        if let Err(err) = debugfs::kmemleak_baseline() {
+            report.problems.push(format!("{err:#}"));
+        }
+        let outcome = run_suite(args, &request.suite, &request.suite_args, &mut report);
+        finish(args, outcome, &mut report, start)?;
+        fs::write(protocol::done(dir, round), "")?;
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@ pub mod kernels;
 pub mod lint;
 pub mod selfcheck;
 pub mod test;
+pub mod watch;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -195,23 +196,8 @@ pub fn boot_guest_with(
         }
     };
     let exec = guest_command(prep, kernel, &kmod_dir, mode)?;
-    // KASAN, lockdep and kmemleak make everything about three times slower under TCG.
-    let timeout = if kernel.debug {
-        args.timeout * 3
-    } else {
-        args.timeout
-    };
-    let boot = Boot {
-        kernel,
-        accel: prep.accel,
-        out_dir: out.clone(),
-        rw_dirs: vec![project::root().join("tests")],
-        append: hardening_args(kernel, args.hardened),
-        exec,
-        timeout: Duration::from_secs(timeout),
-        verbose: args.verbose,
-        quiet: args.quiet,
-    };
+    let boot = guest_boot(prep, kernel, args, exec);
+    let timeout = boot.timeout.as_secs();
     eprintln!(
         "==> [{}] booting {} under {} (timeout {} s)",
         kernel.name,
@@ -232,6 +218,33 @@ pub fn boot_guest_with(
         report,
         vm_window,
     })
+}
+
+/// The boot of `kernel` that runs the guest command `exec`, as every VM-booting command makes it.
+pub fn guest_boot<'k>(
+    prep: &Prepared,
+    kernel: &'k Kernel,
+    args: &VmArgs,
+    exec: Vec<String>,
+) -> Boot<'k> {
+    // KASAN, lockdep and kmemleak make everything about three times slower under TCG.
+    let timeout = if kernel.debug {
+        args.timeout.saturating_mul(3)
+    } else {
+        args.timeout
+    };
+    Boot {
+        kernel,
+        accel: prep.accel,
+        out_dir: project::kernel_dir(&kernel.name),
+        rw_dirs: vec![project::root().join("tests")],
+        append: hardening_args(kernel, args.hardened),
+        exec,
+        timeout: Duration::from_secs(timeout),
+        verbose: args.verbose,
+        quiet: args.quiet,
+        kill: None,
+    }
 }
 
 /// On the debug kernel: the run's coverage of the modules (see `coverage`). Counters that
