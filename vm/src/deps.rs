@@ -5,7 +5,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::kernel::which;
+use crate::project::which;
 
 /// How to tell whether something is there.
 #[derive(Clone, Copy)]

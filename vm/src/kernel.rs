@@ -392,7 +392,9 @@ fn kernel_from_cache(sh: &Shell, line: &Line, name: &str, c: &CachedKernel) -> R
     let (make_vars, build_root, compiler) = match line.toolchain {
         Toolchain::Host => {
             let (vars, cc) = match wanted_cc {
-                Some(cc) if which(&cc).is_none() => (vec!["CC=gcc".to_owned()], "gcc".to_owned()),
+                Some(cc) if crate::project::which(&cc).is_none() => {
+                    (vec!["CC=gcc".to_owned()], "gcc".to_owned())
+                }
                 Some(cc) => (Vec::new(), cc),
                 None => (Vec::new(), "gcc".to_owned()),
             };
@@ -477,14 +479,6 @@ fn parse_kernelvariables_cc(vars: &str) -> Option<String> {
     let cc = value("CC")?.split_whitespace().last()?.to_owned();
     let cross = value("CROSS_COMPILE").unwrap_or_default();
     Some(cc.replace("$(CROSS_COMPILE)", &cross))
-}
-
-/// The path of a program on PATH.
-pub fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
 }
 
 /// Whether an image package name is a kernel of this line in this flavour (not dbg, unsigned...).

@@ -13,6 +13,14 @@ pub fn root() -> PathBuf {
         .to_owned()
 }
 
+/// The path of a program on PATH (the lab checks for its tools before it runs them).
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
 /// A shell whose current directory is the project root: every command runs from there.
 pub fn shell() -> Result<Shell> {
     let sh = Shell::new().context("cannot start a shell")?;

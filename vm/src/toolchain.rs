@@ -12,8 +12,8 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
-use crate::kernel::which;
 use crate::project;
+use crate::project::which;
 
 /// What a module build needs in the root besides the compiler: make, the C library headers, the
 /// libraries kbuild's host tools link against (linux-kbuild's Depends), pahole for BTF, sparse.

@@ -3,8 +3,8 @@
 
 use anyhow::Result;
 
+use crate::flags::VmArgs;
 use crate::verdict::overall_exit_code;
-use crate::VmArgs;
 
 /// Runs the demo on each kernel asked for.
 pub fn run(args: &VmArgs) -> Result<u8> {

@@ -6,21 +6,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Args;
 
+use crate::boot::Boot;
+use crate::flags::{ExecArgs, VmArgs};
 use crate::verdict::{usage_error, Outcome, EXIT_KERNEL_UNHEALTHY};
-use crate::vm::Boot;
-use crate::{build, project, VmArgs};
-
-/// Arguments of `cargo lab exec`.
-#[derive(Args, Debug)]
-pub struct ExecArgs {
-    #[command(flatten)]
-    pub vm: VmArgs,
-    /// The command to run as root in the guest, after `--`.
-    #[arg(last = true, required = true)]
-    pub command: Vec<String>,
-}
+use crate::{build, project};
 
 /// Runs the command on each kernel; returns its exit code (the last non-zero one), or 2 when the
 /// command succeeded but the kernel log shows a problem.

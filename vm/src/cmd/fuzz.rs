@@ -3,31 +3,10 @@
 //! concurrency, unloads under load, load/unload leak check, privileges and namespaces.
 
 use anyhow::Result;
-use clap::Args;
 
+use crate::flags::FuzzArgs;
 use crate::verdict::{overall_exit_code, summary_table};
-use crate::{build, project, VmArgs};
-
-/// Arguments of `cargo lab fuzz`.
-#[derive(Args, Debug)]
-pub struct FuzzArgs {
-    #[command(flatten)]
-    pub vm: VmArgs,
-    /// Fuzz messages per protocol (generic and classic netlink).
-    #[arg(long, default_value_t = 100_000)]
-    pub count: u64,
-    /// Seed of the fuzzer; a seed replays the same requests. Default: from the clock (printed).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Run only one scenario group: all, fuzz, stress, unload, privileges or faults (a kernel
-    /// with fault injection: `--kernel debug`).
-    #[arg(long, default_value = "all", value_parser = ["all", "fuzz", "stress", "unload", "privileges", "faults"])]
-    pub only: String,
-    /// More options for the guest driver, after `--` (see `gnl-fuzz all --help`), e.g.
-    /// `-- --echoes 2500 --cycles 100`.
-    #[arg(last = true)]
-    pub extra: Vec<String>,
-}
+use crate::{build, project};
 
 /// Runs the reliability scenarios on every kernel asked for; returns the worst verdict's code.
 pub fn run(args: &FuzzArgs) -> Result<u8> {

@@ -5,62 +5,16 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Subcommand};
 use lab_facts::module::{self, Debug};
 
 use super::{GuestReport, DMESG, GUEST_REPORT};
+use crate::flags::{GuestArgs, Mode};
 use crate::{build, debugfs};
-
-/// Arguments of `lab guest` (passed by the host, not typed by users).
-#[derive(Args, Debug)]
-pub struct GuestArgs {
-    /// Shared directory for guest.json and dmesg.txt.
-    #[arg(long)]
-    out: PathBuf,
-    /// The clients.
-    #[arg(long)]
-    bin_dir: PathBuf,
-    /// The modules built for this kernel.
-    #[arg(long)]
-    kmod_dir: PathBuf,
-    /// The kernel's name in the lab (5.10, 6.1...).
-    #[arg(long)]
-    kernel_name: String,
-    #[command(subcommand)]
-    mode: Mode,
-}
-
-#[derive(Subcommand, Debug)]
-enum Mode {
-    /// Run the suite binary (it loads and unloads the modules itself).
-    Test {
-        #[arg(long)]
-        suite: PathBuf,
-        #[arg(last = true)]
-        args: Vec<String>,
-    },
-    /// Insert the modules, show each client at work, then the kernel log.
-    Demo,
-    /// Insert the modules and run a command.
-    Exec {
-        #[arg(last = true, required = true)]
-        command: Vec<String>,
-    },
-    /// Insert the module and time each client (`cargo lab bench`).
-    Bench(super::bench::GuestPlan),
-    /// Insert the modules and replace this process with an interactive shell.
-    Shell,
-    /// Stay up for `cargo lab watch`: run the suite for each request the host leaves in DIR.
-    Watch {
-        #[arg(long)]
-        dir: PathBuf,
-    },
-}
 
 /// Runs the requested mode and always writes the report and the kernel log.
 pub fn run(args: &GuestArgs) -> Result<u8> {

@@ -2,23 +2,10 @@
 //! the compiler each line's module is built with.
 
 use anyhow::Result;
-use clap::Args;
 
+use crate::flags::KernelsArgs;
 use crate::kernel::{self, Toolchain, FLAVOURS, LINES};
 use crate::{debug_kernel, project, toolchain};
-
-/// Arguments of `cargo lab kernels`.
-#[derive(Args, Debug)]
-pub struct KernelsArgs {
-    /// Look up the newest build of each line in Debian's archive and download it if newer
-    /// (the generic flavour, and every flavour already cached).
-    #[arg(long)]
-    pub update: bool,
-    /// Resolve these kernels (e.g. `next`), downloading them if needed, and exit 0 if each exists,
-    /// 64 with the reason if not: for scripts that test a line only when Debian has it.
-    #[arg(long, value_name = "KERNELS")]
-    pub check: Option<String>,
-}
 
 /// Prints the table of kernels (after updating or checking them if asked).
 pub fn run(args: &KernelsArgs) -> Result<u8> {

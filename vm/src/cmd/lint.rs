@@ -6,27 +6,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
 use xshell::{cmd, Shell};
 
 use crate::apt::Apt;
-use crate::kernel::{self, which};
+use crate::flags::LintArgs;
+use crate::kernel;
+use crate::project::which;
 use crate::{build, deps, project, ynl};
-
-/// Arguments of `cargo lab lint`.
-#[derive(Args, Debug)]
-pub struct LintArgs {
-    /// Kernels to build the modules against (default: all).
-    #[arg(long, short = 'k', default_value = "all")]
-    pub kernel: String,
-    /// Never install missing tools; print the command instead.
-    #[arg(long, env = "GENL_LAB_NO_INSTALL", value_parser = clap::builder::FalseyValueParser::new())]
-    pub no_install: bool,
-    /// Regenerate the UAPI header and the reference documentation from the family's YNL spec
-    /// (kmod/gnl_foobar_xmpl.yaml), then exit without linting.
-    #[arg(long)]
-    pub regenerate: bool,
-}
 
 /// Runs every check, reports each, and fails if any failed.
 pub fn run(args: &LintArgs) -> Result<u8> {

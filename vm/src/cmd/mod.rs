@@ -19,10 +19,11 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use xshell::Shell;
 
+use crate::boot::{self, Accel, Boot};
+use crate::flags::VmArgs;
 use crate::kernel::{self, Kernel};
 use crate::verdict::{Outcome, Verdict};
-use crate::vm::{self, Accel, Boot};
-use crate::{build, coverage, debug_kernel, debugfs, deps, health, project, ynl, VmArgs};
+use crate::{build, coverage, debug_kernel, debugfs, deps, health, project, ynl};
 
 /// Everything built on the host before any VM boots.
 pub struct Prepared {
@@ -30,6 +31,16 @@ pub struct Prepared {
     pub kernels: Vec<Kernel>,
     pub accel: Accel,
     pub bin_dir: PathBuf,
+    pub timings: PrepTimings,
+}
+
+/// How long [`prepare`]'s phases took, in seconds (`cargo lab bench --lab` reports them).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PrepTimings {
+    /// Resolving (and, the first time, downloading) every kernel.
+    pub kernel_resolve: f64,
+    /// Building the clients (and installing the ynl wrapper).
+    pub client_build: f64,
 }
 
 /// Installs missing tools, resolves (and downloads) the kernels, builds the clients.
@@ -40,9 +51,11 @@ pub fn prepare(args: &VmArgs) -> Result<Prepared> {
         deps::ensure_kernel_build(args.no_install)?;
     }
     let sh = project::shell()?;
-    let (accel, why) = vm::choose_accel(args.accel)?;
+    let (accel, why) = boot::choose_accel(args.accel)?;
     eprintln!("==> accelerator: {} ({why})", accel.name());
+    let started = Instant::now();
     let kernels = kernel::resolve_all(&sh, &specs)?;
+    let kernel_resolve = started.elapsed().as_secs_f64();
     for k in &kernels {
         eprintln!(
             "==> [{}] kernel {} ({}; module built with {})",
@@ -50,13 +63,19 @@ pub fn prepare(args: &VmArgs) -> Result<Prepared> {
         );
     }
     eprintln!("==> building the clients");
+    let started = Instant::now();
     let bin_dir = build::clients(&sh)?;
     ynl::install_client(&sh, &bin_dir)?;
+    let timings = PrepTimings {
+        kernel_resolve,
+        client_build: started.elapsed().as_secs_f64(),
+    };
     Ok(Prepared {
         sh,
         kernels,
         accel,
         bin_dir,
+        timings,
     })
 }
 
@@ -77,7 +96,8 @@ pub fn each_kernel(
         prep.kernels.len()
     );
     // A `Shell` is not shared across threads: each worker gets its own copy of the rest.
-    let (kernels, accel, bin_dir) = (&prep.kernels, prep.accel, &prep.bin_dir);
+    let (kernels, accel, bin_dir, timings) =
+        (&prep.kernels, prep.accel, &prep.bin_dir, prep.timings);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: std::sync::Mutex<Vec<(usize, Result<Verdict>)>> = Default::default();
     std::thread::scope(|scope| {
@@ -88,6 +108,7 @@ pub fn each_kernel(
                     kernels: kernels.clone(),
                     accel,
                     bin_dir: bin_dir.clone(),
+                    timings,
                 }) {
                     Ok(p) => p,
                     Err(e) => {
@@ -319,7 +340,7 @@ fn judge(
     kernel: &Kernel,
     accel: Accel,
     out: &Path,
-    boot: &vm::BootResult,
+    boot: &boot::BootResult,
     timeout: u64,
 ) -> (Verdict, Option<GuestReport>) {
     let console = fs::read_to_string(&boot.console_log).unwrap_or_default();
@@ -435,7 +456,7 @@ mod tests {
         if let Some(r) = report {
             fs::write(dir.join(GUEST_REPORT), r).unwrap();
         }
-        let boot = vm::BootResult {
+        let boot = boot::BootResult {
             status: Some(0),
             timed_out,
             console_log: dir.join(CONSOLE_LOG),

@@ -4,17 +4,10 @@
 //! with none, and checks each verdict: unhealthy with the right report, or passed.
 
 use anyhow::Result;
-use clap::Args;
 
+use crate::flags::SelfcheckArgs;
 use crate::verdict::{Outcome, Verdict};
-use crate::{debug_kernel, project, VmArgs};
-
-/// Arguments of `cargo lab selfcheck`.
-#[derive(Args, Debug)]
-pub struct SelfcheckArgs {
-    #[command(flatten)]
-    pub vm: VmArgs,
-}
+use crate::{debug_kernel, project};
 
 /// Each bug, and the text the verdict's reason must quote from the kernel's report.
 const CASES: &[(&str, Option<&str>)] = &[

@@ -1,23 +1,10 @@
 //! `cargo lab test`: the snapshot suite on each kernel, a verdict per kernel and a summary.
 
 use anyhow::Result;
-use clap::Args;
 
+use crate::flags::TestArgs;
 use crate::verdict::{overall_exit_code, summary_table};
-use crate::{build, project, VmArgs};
-
-/// Arguments of `cargo lab test`.
-#[derive(Args, Debug)]
-pub struct TestArgs {
-    #[command(flatten)]
-    pub vm: VmArgs,
-    /// Kernels booted side by side (each VM has 2 vCPUs): default one per 2 host cores.
-    #[arg(long, short = 'j', default_value_t = super::default_jobs())]
-    pub jobs: usize,
-    /// Passed to the suite binary, e.g. a test name filter: `cargo lab test -- echo`.
-    #[arg(last = true)]
-    pub suite_args: Vec<String>,
-}
+use crate::{build, project};
 
 /// Runs the suite on every kernel asked for and returns the exit code of the worst verdict.
 pub fn run(args: &TestArgs) -> Result<u8> {

@@ -14,24 +14,14 @@ use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use clap::Args;
 use notify::{RecursiveMode, Watcher};
 
 use super::{Prepared, GUEST_REPORT};
+use crate::boot::BootResult;
+use crate::flags::{VmArgs, WatchArgs};
 use crate::kernel::Kernel;
 use crate::verdict::{usage_error, Outcome, Verdict};
-use crate::vm::BootResult;
-use crate::{build, project, VmArgs};
-
-/// Arguments of `cargo lab watch`.
-#[derive(Args, Debug)]
-pub struct WatchArgs {
-    #[command(flatten)]
-    pub vm: VmArgs,
-    /// Passed to the suite binary on every round, e.g. a test name filter: `-- echo`.
-    #[arg(last = true)]
-    pub suite_args: Vec<String>,
-}
+use crate::{build, project};
 
 /// The files of the host-guest protocol, shared with the guest side.
 pub mod protocol {

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::health::is_kernel_line;
-use crate::kernel::{which, Kernel};
+use crate::kernel::Kernel;
 use crate::project;
+use crate::project::which;
 
 /// What the user asked for with `--accel`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -1,0 +1,228 @@
+//! `cargo lab bench --lab`: the wall time of each phase of a `cargo lab test` run, next to a bare
+//! boot of the same kernel.
+
+use std::fs;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use super::bench_dir;
+use crate::build;
+use crate::flags::{BenchArgs, VmArgs};
+use crate::kernel::Kernel;
+use crate::verdict::{Outcome, EXIT_INFRA_FAILED};
+
+/// Wall time of each phase of a `cargo lab test` run, in seconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LabPhases {
+    pub kernel_resolve: f64,
+    pub client_build: f64,
+    pub suite_build: f64,
+    pub module_build: f64,
+    pub boot: f64,
+    pub tests: f64,
+    pub shutdown: f64,
+    /// `vng -r <image> --exec true`, nothing else.
+    pub bare_boot: f64,
+}
+
+impl LabPhases {
+    /// Everything a `cargo lab test` of one kernel spends.
+    pub fn total(&self) -> f64 {
+        self.kernel_resolve
+            + self.client_build
+            + self.suite_build
+            + self.module_build
+            + self.boot
+            + self.tests
+            + self.shutdown
+    }
+
+    /// The rows of the report: phase, seconds, share of the total.
+    fn report(&self) -> String {
+        let total = self.total();
+        let mut out = String::from("| phase | seconds | share |\n|---|---:|---:|\n");
+        for (name, s) in [
+            ("kernel resolve", self.kernel_resolve),
+            ("client build", self.client_build),
+            ("suite build", self.suite_build),
+            ("module build", self.module_build),
+            ("boot (vng start to guest side done booting)", self.boot),
+            ("tests (guest side)", self.tests),
+            ("shutdown (guest side done to vng exit)", self.shutdown),
+        ] {
+            out.push_str(&format!(
+                "| {name} | {s:.2} | {:.0}% |\n",
+                100.0 * s / total.max(f64::EPSILON)
+            ));
+        }
+        out.push_str(&format!("| **total** | {total:.2} | 100% |\n"));
+        out.push_str(&format!(
+            "| bare boot (the same VM, `--exec true`) | {:.2} | |\n",
+            self.bare_boot
+        ));
+        if self.bare_boot > 0.0 {
+            out.push_str(&format!(
+                "\nlab run / bare boot: {:.2}×; boot + shutdown / bare boot: {:.2}×\n",
+                total / self.bare_boot,
+                (self.boot + self.shutdown) / self.bare_boot
+            ));
+        }
+        out
+    }
+}
+
+/// Splits the VM's time into boot, guest work and shutdown. The guest's end is the host's mtime of
+/// the `guest.json` it wrote last (the 9p server stamps it with the host's clock), its start that
+/// end minus the guest's own monotonic duration: no trust in the guest's wall clock needed.
+pub(super) fn split_vm(
+    vm: (SystemTime, SystemTime),
+    guest_end: SystemTime,
+    guest_secs: f64,
+) -> (f64, f64, f64) {
+    let secs = |a: SystemTime, b: SystemTime| {
+        b.duration_since(a)
+            .map_or_else(|e| -e.duration().as_secs_f64(), |d| d.as_secs_f64())
+    };
+    let shutdown = secs(guest_end, vm.1).max(0.0);
+    let in_vm = secs(vm.0, vm.1);
+    let tests = guest_secs.min(in_vm - shutdown).max(0.0);
+    (in_vm - shutdown - tests, tests, shutdown)
+}
+
+pub(super) fn lab(args: &BenchArgs) -> Result<u8> {
+    // The same preparation `cargo lab test` makes, timed phase by phase.
+    let prep = crate::cmd::prepare(&args.vm)?;
+    let kernel_resolve = prep.timings.kernel_resolve / prep.kernels.len().max(1) as f64;
+    let client_build = prep.timings.client_build;
+    let t = Instant::now();
+    let suite = build::suite(&prep.sh)?;
+    let suite_build = t.elapsed().as_secs_f64();
+    let dir = bench_dir();
+    fs::create_dir_all(&dir)?;
+    let mut code = 0;
+    for kernel in &prep.kernels {
+        let mode = vec![
+            "test".to_owned(),
+            "--suite".to_owned(),
+            suite.display().to_string(),
+            "--".to_owned(),
+        ];
+        let run = crate::cmd::boot_guest(&prep, kernel, &args.vm, &mode)?;
+        run.verdict.print();
+        let (Some(vm_window), Some(report)) = (run.vm_window, run.report.as_ref()) else {
+            code = EXIT_INFRA_FAILED;
+            continue;
+        };
+        if run.verdict.result != Outcome::Passed {
+            code = code.max(run.verdict.result.exit_code());
+        }
+        let guest_end = fs::metadata(run.verdict.logs.join(crate::cmd::GUEST_REPORT))
+            .and_then(|m| m.modified())
+            .unwrap_or(vm_window.1);
+        let (boot, tests, shutdown) = split_vm(vm_window, guest_end, report.seconds);
+        let vm_secs = vm_window
+            .1
+            .duration_since(vm_window.0)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let guest_clock = report.finished - unix_secs(guest_end);
+        eprintln!(
+            "==> [{}] guest clock is {guest_clock:+.2} s off the host's (not used)",
+            kernel.name
+        );
+        eprintln!(
+            "==> [{}] bare boot: the same VM with --exec true",
+            kernel.name
+        );
+        let bare_boot = bare_boot(&prep, kernel, &args.vm)?;
+        let phases = LabPhases {
+            kernel_resolve,
+            client_build,
+            suite_build,
+            module_build: (run.verdict.seconds - vm_secs).max(0.0),
+            boot,
+            tests,
+            shutdown,
+            bare_boot,
+        };
+        let report_md = phases.report();
+        println!("\n{} ({}):\n\n{report_md}", kernel.name, prep.accel.name());
+        let date = super::now_iso();
+        let file = dir.join(format!(
+            "lab-{}-{}.json",
+            kernel.name,
+            date.replace(':', "")
+        ));
+        let json = serde_json::json!({
+            "kernel": kernel.name,
+            "release": kernel.release,
+            "accel": run.verdict.accel,
+            "date": date,
+            "phases": phases,
+            "total": phases.total(),
+            "tests": { "passed": report.passed, "failed": report.failed },
+        });
+        fs::write(&file, serde_json::to_string_pretty(&json)? + "\n")?;
+        fs::write(dir.join(format!("lab-{}.md", kernel.name)), &report_md)?;
+        eprintln!("==> [{}] results: {}", kernel.name, file.display());
+    }
+    Ok(code)
+}
+
+pub(super) fn unix_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Seconds of the lab's own VM of `kernel` (the same `vng` options) running `true` instead of
+/// the guest side: the floor any lab run stands on.
+pub(super) fn bare_boot(
+    prep: &crate::cmd::Prepared,
+    kernel: &Kernel,
+    args: &VmArgs,
+) -> Result<f64> {
+    let mut boot = crate::cmd::guest_boot(prep, kernel, args, vec!["true".to_owned()]);
+    // Its console goes beside the results, not over the test run's log.
+    boot.out_dir = bench_dir().join(format!("bare-boot-{}", kernel.name));
+    boot.quiet = true;
+    let t = Instant::now();
+    let ended = boot.run()?;
+    let seconds = t.elapsed().as_secs_f64();
+    if ended.status != Some(0) {
+        bail!(
+            "the bare boot (vng --exec true) failed: see {}",
+            ended.console_log.display()
+        );
+    }
+    Ok(seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_vm_time_splits_into_boot_tests_and_shutdown() {
+        let t0 = UNIX_EPOCH + Duration::from_secs(1000);
+        let end = t0 + Duration::from_secs(30);
+        let guest_end = t0 + Duration::from_secs(28);
+        let (boot, tests, shutdown) = split_vm((t0, end), guest_end, 10.0);
+        assert!((boot - 18.0).abs() < 1e-9 && (tests - 10.0).abs() < 1e-9);
+        assert!((shutdown - 2.0).abs() < 1e-9);
+        // A guest duration longer than the VM's cannot be: it is capped.
+        let (boot, tests, _) = split_vm((t0, end), guest_end, 99.0);
+        assert_eq!((boot, tests), (0.0, 28.0));
+        let phases = LabPhases {
+            boot: 18.0,
+            tests: 10.0,
+            shutdown: 2.0,
+            bare_boot: 12.0,
+            ..LabPhases::default()
+        };
+        assert_eq!(phases.total(), 30.0);
+        assert!(phases.report().contains("lab run / bare boot: 2.50×"));
+    }
+}

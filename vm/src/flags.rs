@@ -1,0 +1,244 @@
+//! Every command line of the runner in one place: the commands, the options each takes, and the
+//! options every VM-booting command shares (`VmArgs`). `main.rs` parses and dispatches; the
+//! commands (`cmd/`) take these structs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde::{Deserialize, Serialize};
+
+use crate::boot;
+
+/// The genl-lab runner: build a netlink kernel module, boot it in a VM, test it.
+#[derive(Parser, Debug)]
+#[command(name = "cargo lab", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build everything, boot each kernel, run the snapshot suite in it, print a verdict.
+    Test(TestArgs),
+    /// Show the module at work: each client's echo, dump and error, then the kernel log.
+    Demo(VmArgs),
+    /// Boot a kernel with the module inserted and run CMD as root in it.
+    Exec(ExecArgs),
+    /// Boot one kernel and keep it: rerun the suite (or `-- FILTER`) on every change, until Ctrl-C.
+    Watch(WatchArgs),
+    /// Boot a kernel with the module inserted and open an interactive root shell.
+    Shell(VmArgs),
+    /// List the known kernels, what is cached, and the exact package versions.
+    Kernels(KernelsArgs),
+    /// Static checks: the module (W=1, sparse, checkpatch), rustfmt, clippy, shellcheck, actionlint.
+    Lint(LintArgs),
+    /// Benchmarks: each client's round-trip cost in the VM, or with --lab the lab's own phases.
+    Bench(BenchArgs),
+    /// Hostile input and load: fuzz the family, hammer it, unload it under load, check privileges.
+    Fuzz(FuzzArgs),
+    /// Prove the verdict: boot the debug kernel with deliberately broken modules, one bug each.
+    Selfcheck(SelfcheckArgs),
+    /// The modules' line and branch coverage from the debug kernel's test and fuzz runs (HTML).
+    Coverage,
+    /// Runs inside the guest (started by the other commands, not by hand).
+    #[command(hide = true)]
+    Guest(GuestArgs),
+}
+
+/// Options shared by every command that boots a VM.
+#[derive(Args, Debug, Clone)]
+pub struct VmArgs {
+    /// Kernel(s): a line (5.10, 6.1, 6.12, 7.2, 7.3, next), a flavour of one (7.3-rt, 7.3-cloud),
+    /// a group (lts, latest, all), a comma list, `env` (GENL_LAB_KERNEL_* variables), or the path of
+    /// a kernel tree you built. Default: `env` when GENL_LAB_KERNEL_IMAGE is set, else 6.1.
+    #[arg(long, short = 'k', env = "GENL_LAB_KERNEL")]
+    pub kernel: Option<String>,
+    /// Hardware acceleration: kvm, tcg (software emulation), or auto (kvm only where it really works).
+    #[arg(long, default_value = "auto", env = "GENL_LAB_ACCEL")]
+    pub accel: boot::AccelChoice,
+    /// Kill a VM that has not finished after this many seconds.
+    #[arg(long, default_value_t = 1800, env = "GENL_LAB_TIMEOUT")]
+    pub timeout: u64,
+    /// Never install missing tools; print the command that would install them instead.
+    #[arg(long, env = "GENL_LAB_NO_INSTALL", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_install: bool,
+    /// Boot with allocator debugging: slub_debug=FZPU, and KFENCE sampling where the kernel has it.
+    #[arg(long)]
+    pub hardened: bool,
+    /// Show the whole kernel console while the VM runs (it is always saved to the log).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Set by commands that boot several kernels side by side: the guests' output goes to
+    /// their logs only.
+    #[arg(skip)]
+    pub quiet: bool,
+}
+
+/// Arguments of `cargo lab test`.
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub vm: VmArgs,
+    /// Kernels booted side by side (each VM has 2 vCPUs): default one per 2 host cores.
+    #[arg(long, short = 'j', default_value_t = crate::cmd::default_jobs())]
+    pub jobs: usize,
+    /// Passed to the suite binary, e.g. a test name filter: `cargo lab test -- echo`.
+    #[arg(last = true)]
+    pub suite_args: Vec<String>,
+}
+
+/// Arguments of `cargo lab watch`.
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub vm: VmArgs,
+    /// Passed to the suite binary on every round, e.g. a test name filter: `-- echo`.
+    #[arg(last = true)]
+    pub suite_args: Vec<String>,
+}
+
+/// Arguments of `cargo lab exec`.
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub vm: VmArgs,
+    /// The command to run as root in the guest, after `--`.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+/// Arguments of `cargo lab kernels`.
+#[derive(Args, Debug)]
+pub struct KernelsArgs {
+    /// Look up the newest build of each line in Debian's archive and download it if newer
+    /// (the generic flavour, and every flavour already cached).
+    #[arg(long)]
+    pub update: bool,
+    /// Resolve these kernels (e.g. `next`), downloading them if needed, and exit 0 if each exists,
+    /// 64 with the reason if not: for scripts that test a line only when Debian has it.
+    #[arg(long, value_name = "KERNELS")]
+    pub check: Option<String>,
+}
+
+/// Arguments of `cargo lab lint`.
+#[derive(Args, Debug)]
+pub struct LintArgs {
+    /// Kernels to build the modules against (default: all).
+    #[arg(long, short = 'k', default_value = "all")]
+    pub kernel: String,
+    /// Never install missing tools; print the command instead.
+    #[arg(long, env = "GENL_LAB_NO_INSTALL", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_install: bool,
+    /// Regenerate the UAPI header and the reference documentation from the family's YNL spec
+    /// (kmod/gnl_foobar_xmpl.yaml), then exit without linting.
+    #[arg(long)]
+    pub regenerate: bool,
+}
+
+/// Arguments of `cargo lab bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub vm: VmArgs,
+    /// Time the lab itself: each phase of `cargo lab test` next to a bare boot of the kernel.
+    #[arg(long)]
+    pub lab: bool,
+    /// Fewer iterations (a smoke run, not numbers to quote).
+    #[arg(long)]
+    pub quick: bool,
+}
+
+/// Arguments of `cargo lab fuzz`.
+#[derive(Args, Debug)]
+pub struct FuzzArgs {
+    #[command(flatten)]
+    pub vm: VmArgs,
+    /// Fuzz messages per protocol (generic and classic netlink).
+    #[arg(long, default_value_t = 100_000)]
+    pub count: u64,
+    /// Seed of the fuzzer; a seed replays the same requests. Default: from the clock (printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run only one scenario group: all, fuzz, stress, unload, privileges or faults (a kernel
+    /// with fault injection: `--kernel debug`).
+    #[arg(long, default_value = "all", value_parser = ["all", "fuzz", "stress", "unload", "privileges", "faults"])]
+    pub only: String,
+    /// More options for the guest driver, after `--` (see `gnl-fuzz all --help`), e.g.
+    /// `-- --echoes 2500 --cycles 100`.
+    #[arg(last = true)]
+    pub extra: Vec<String>,
+}
+
+/// Arguments of `cargo lab selfcheck`.
+#[derive(Args, Debug)]
+pub struct SelfcheckArgs {
+    #[command(flatten)]
+    pub vm: VmArgs,
+}
+
+/// Arguments of `lab guest` (passed by the host, not typed by users).
+#[derive(Args, Debug)]
+pub struct GuestArgs {
+    /// Shared directory for guest.json and dmesg.txt.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The clients.
+    #[arg(long)]
+    pub bin_dir: PathBuf,
+    /// The modules built for this kernel.
+    #[arg(long)]
+    pub kmod_dir: PathBuf,
+    /// The kernel's name in the lab (5.10, 6.1...).
+    #[arg(long)]
+    pub kernel_name: String,
+    #[command(subcommand)]
+    pub mode: Mode,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Mode {
+    /// Run the suite binary (it loads and unloads the modules itself).
+    Test {
+        #[arg(long)]
+        suite: PathBuf,
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Insert the modules, show each client at work, then the kernel log.
+    Demo,
+    /// Insert the modules and run a command.
+    Exec {
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Insert the module and time each client (`cargo lab bench`).
+    Bench(GuestPlan),
+    /// Insert the modules and replace this process with an interactive shell.
+    Shell,
+    /// Stay up for `cargo lab watch`: run the suite for each request the host leaves in DIR.
+    Watch {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+/// How many iterations of each workload the guest runs.
+#[derive(Args, Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GuestPlan {
+    /// In-process one-shots: open, resolve, echo, close.
+    #[arg(long)]
+    pub oneshot: u32,
+    /// Echoes on one open socket.
+    #[arg(long)]
+    pub steady: u32,
+    /// Dumps, of `dump_count` messages each.
+    #[arg(long)]
+    pub dumps: u32,
+    /// Messages per dump.
+    #[arg(long)]
+    pub dump_count: u32,
+    /// Whole `echo` processes.
+    #[arg(long)]
+    pub processes: u32,
+}
