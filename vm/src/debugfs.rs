@@ -4,13 +4,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-const DEBUGFS: &str = "/sys/kernel/debug";
 const KMEMLEAK: &str = "/sys/kernel/debug/kmemleak";
 const GCOV: &str = "/sys/kernel/debug/gcov";
 
@@ -18,18 +16,9 @@ const GCOV: &str = "/sys/kernel/debug/gcov";
 pub const KMEMLEAK_REPORT: &str = "kmemleak.txt";
 pub const GCOV_DIR: &str = "gcov";
 
-/// Mounts debugfs unless it is there (virtme-ng does not mount it).
-fn mount_debugfs() {
-    if !Path::new(DEBUGFS).join("kmemleak").exists() && !Path::new(GCOV).exists() {
-        let _ = Command::new("mount")
-            .args(["-t", "debugfs", "debugfs", DEBUGFS])
-            .status();
-    }
-}
-
 /// Whether this kernel has kmemleak (the lab's debug kernel).
 pub fn has_kmemleak() -> bool {
-    mount_debugfs();
+    lab_facts::mount_debugfs();
     Path::new(KMEMLEAK).exists()
 }
 
@@ -71,7 +60,7 @@ pub fn kmemleak_report(out: &Path) -> Result<Option<usize>> {
 /// kernel has no GCOV. The kernel keeps the counters of an unloaded module (gcov_persist), so
 /// this works after the suite's last rmmod too.
 pub fn save_gcov(kmod_dir: &Path, out: &Path) -> Result<Option<Vec<PathBuf>>> {
-    mount_debugfs();
+    lab_facts::mount_debugfs();
     if !Path::new(GCOV).exists() {
         return Ok(None);
     }

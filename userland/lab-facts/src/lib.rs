@@ -40,6 +40,24 @@ pub fn guest_path(bin_dir: &Path) -> String {
     format!("{}:{SYSTEM_PATH}", bin_dir.display())
 }
 
+/// Where the guest's debugfs is (kmemleak, GCOV counters, fault injection).
+pub const DEBUGFS: &str = "/sys/kernel/debug";
+
+/// Mounts debugfs in the guest unless it is mounted already (virtme-ng does not mount it; some
+/// kernels' init does). Quiet either way: a kernel without it simply has no such files.
+pub fn mount_debugfs() {
+    let mounted = std::fs::read_to_string("/proc/mounts").is_ok_and(|m| {
+        m.lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(DEBUGFS))
+    });
+    if !mounted {
+        let _ = std::process::Command::new("mount")
+            .args(["-t", "debugfs", "debugfs", DEBUGFS])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,6 @@ use crate::nl::uapi::*;
 use crate::nl::{self, Family, Sock, F_ACK, F_DUMP, F_REQUEST};
 use crate::unload;
 
-const DEBUGFS: &str = "/sys/kernel/debug";
 const FAILSLAB: &str = "/sys/kernel/debug/failslab";
 const FAIL_PAGE_ALLOC: &str = "/sys/kernel/debug/fail_page_alloc";
 const FAIL_FUNCTION: &str = "/sys/kernel/debug/fail_function";
@@ -33,11 +32,7 @@ fn write(path: impl AsRef<Path>, value: &str) -> Result<(), String> {
 
 /// Fails unless the kernel can inject faults; mounts debugfs if needed.
 pub fn available() -> Result<(), String> {
-    if !Path::new(FAILSLAB).exists() {
-        let _ = Command::new("mount")
-            .args(["-t", "debugfs", "debugfs", DEBUGFS])
-            .status();
-    }
+    lab_facts::mount_debugfs();
     for dir in [FAILSLAB, FAIL_PAGE_ALLOC, FAIL_FUNCTION] {
         if !Path::new(dir).exists() {
             return Err(format!(
