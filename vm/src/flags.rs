@@ -46,6 +46,14 @@ pub enum Command {
     Guest(GuestArgs),
 }
 
+/// Whether the lab may install what it misses (every command that needs tools).
+#[derive(Args, Debug, Clone, Copy)]
+pub struct InstallArgs {
+    /// Never install missing tools; print the command that would install them instead.
+    #[arg(long, env = "GENL_LAB_NO_INSTALL", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_install: bool,
+}
+
 /// Options shared by every command that boots a VM.
 #[derive(Args, Debug, Clone)]
 pub struct VmArgs {
@@ -60,9 +68,8 @@ pub struct VmArgs {
     /// Kill a VM that has not finished after this many seconds.
     #[arg(long, default_value_t = 1800, env = "GENL_LAB_TIMEOUT")]
     pub timeout: u64,
-    /// Never install missing tools; print the command that would install them instead.
-    #[arg(long, env = "GENL_LAB_NO_INSTALL", value_parser = clap::builder::FalseyValueParser::new())]
-    pub no_install: bool,
+    #[command(flatten)]
+    pub install: InstallArgs,
     /// Boot with allocator debugging: slub_debug=FZPU, and KFENCE sampling where the kernel has it.
     #[arg(long)]
     pub hardened: bool,
@@ -127,9 +134,8 @@ pub struct LintArgs {
     /// Kernels to build the modules against (default: all).
     #[arg(long, short = 'k', default_value = "all")]
     pub kernel: String,
-    /// Never install missing tools; print the command instead.
-    #[arg(long, env = "GENL_LAB_NO_INSTALL", value_parser = clap::builder::FalseyValueParser::new())]
-    pub no_install: bool,
+    #[command(flatten)]
+    pub install: InstallArgs,
     /// Regenerate the UAPI header and the reference documentation from the family's YNL spec
     /// (kmod/gnl_foobar_xmpl.yaml), then exit without linting.
     #[arg(long)]

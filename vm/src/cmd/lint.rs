@@ -17,8 +17,8 @@ use crate::{build, deps, project, ynl};
 /// Runs every check, reports each, and fails if any failed.
 pub fn run(args: &LintArgs) -> Result<u8> {
     let specs = kernel::parse_specs(Some(&args.kernel))?;
-    deps::ensure(args.no_install)?;
-    deps::ensure_lint(args.no_install)?;
+    deps::ensure(args.install.no_install)?;
+    deps::ensure_lint(args.install.no_install)?;
     let sh = project::shell()?;
     if args.regenerate {
         ynl::regenerate(&sh)?;
@@ -74,7 +74,10 @@ pub fn run(args: &LintArgs) -> Result<u8> {
         .map_err(Into::into),
     );
     check("shellcheck".into(), shellcheck(&sh));
-    check("actionlint".into(), actionlint(&sh, args.no_install));
+    check(
+        "actionlint".into(),
+        actionlint(&sh, args.install.no_install),
+    );
     if failed.is_empty() {
         eprintln!("==> lint: all checks passed");
         Ok(0)

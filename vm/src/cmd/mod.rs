@@ -46,9 +46,9 @@ pub struct PrepTimings {
 /// Installs missing tools, resolves (and downloads) the kernels, builds the clients.
 pub fn prepare(args: &VmArgs) -> Result<Prepared> {
     let specs = kernel::parse_specs(args.kernel.as_deref())?;
-    deps::ensure(args.no_install)?;
+    deps::ensure(args.install.no_install)?;
     if specs.contains(&kernel::KernelSpec::Debug) && debug_kernel::cached()?.is_none() {
-        deps::ensure_kernel_build(args.no_install)?;
+        deps::ensure_kernel_build(args.install.no_install)?;
     }
     let sh = project::shell()?;
     let (accel, why) = boot::choose_accel(args.accel)?;
