@@ -14,6 +14,26 @@ use crate::{debug_kernel, debugfs, project};
 /// lcov 1.x spells the branch switch this way (`--rc branch_coverage=1` in 2.x).
 const BRANCHES: [&str; 2] = ["--rc", "lcov_branch_coverage=1"];
 
+/// Runs an lcov tool, echoing the command, passing its warnings on except one: Debian 12's
+/// geninfo (lcov 1.16) prints "Subroutine ... redefined" seven times per capture, which says
+/// nothing about the counters.
+fn lcov(command: xshell::Cmd<'_>) -> Result<()> {
+    let shown = command.to_string();
+    eprintln!("$ {shown}");
+    let out = command.quiet().ignore_status().output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for line in stderr.lines() {
+        let noise = line.starts_with("Subroutine ") && line.contains(" redefined at ");
+        if !noise {
+            eprintln!("{line}");
+        }
+    }
+    if !out.status.success() {
+        bail!("`{shown}` failed ({})", out.status);
+    }
+    Ok(())
+}
+
 fn dir() -> PathBuf {
     project::kernel_dir(debug_kernel::NAME).join("coverage")
 }
@@ -42,19 +62,17 @@ pub fn capture(sh: &Shell, kmod_dir: &Path, out: &Path, run: &str) -> Result<()>
     fs::create_dir_all(dir())?;
     let info = dir().join(format!("{run}.info"));
     let raw = dir().join(format!("{run}.raw.info"));
-    cmd!(
+    lcov(cmd!(
         sh,
         "lcov --quiet {BRANCHES...} --capture --directory {kmod_dir} --output-file {raw}"
-    )
-    .run()
+    ))
     .context("lcov could not read the counters")?;
     // Only the modules' own files, named as in the repository (the build used a copy).
     let sources = format!("{}/*.c", kmod_dir.display());
-    cmd!(
+    lcov(cmd!(
         sh,
         "lcov --quiet {BRANCHES...} --extract {raw} {sources} --output-file {info}"
-    )
-    .run()?;
+    ))?;
     fs::remove_file(&raw).ok();
     let text = fs::read_to_string(&info)?;
     let kmod = project::root().join("kmod");
@@ -179,17 +197,15 @@ pub fn report() -> Result<u8> {
         .iter()
         .flat_map(|r| ["--add-tracefile".to_owned(), r.display().to_string()])
         .collect();
-    cmd!(
+    lcov(cmd!(
         sh,
         "lcov --quiet {BRANCHES...} {adds...} --output-file {merged}"
-    )
-    .run()?;
+    ))?;
     let html = project::lab_dir().join("coverage");
-    cmd!(
+    lcov(cmd!(
         sh,
         "genhtml --quiet --branch-coverage --legend --output-directory {html} {merged}"
-    )
-    .run()
+    ))
     .context("genhtml (package lcov) failed")?;
     let names: Vec<String> = runs
         .iter()

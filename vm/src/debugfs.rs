@@ -2,14 +2,11 @@
 //! before the run, scanned after it) and the modules' GCOV counters (copied out after it). On a
 //! kernel without them (Debian's stock kernels) every step does nothing.
 
+use anyhow::{Context, Result};
+use lab_facts::kmemleak;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::thread;
-use std::time::Duration;
 
-use anyhow::{Context, Result};
-
-const KMEMLEAK: &str = "/sys/kernel/debug/kmemleak";
 const GCOV: &str = "/sys/kernel/debug/gcov";
 
 /// Where the guest leaves kmemleak's report (empty: no leak) and the GCOV counters.
@@ -18,12 +15,7 @@ pub const GCOV_DIR: &str = "gcov";
 
 /// Whether this kernel has kmemleak (the lab's debug kernel).
 pub fn has_kmemleak() -> bool {
-    lab_facts::mount_debugfs();
-    Path::new(KMEMLEAK).exists()
-}
-
-fn kmemleak(command: &str) -> Result<()> {
-    fs::write(KMEMLEAK, command).with_context(|| format!("echo {command} > {KMEMLEAK}"))
+    kmemleak::available()
 }
 
 /// Before the run: what the boot leaked (or kmemleak takes for leaks) is not the run's doing.
@@ -31,29 +23,20 @@ pub fn kmemleak_baseline() -> Result<()> {
     if !has_kmemleak() {
         return Ok(());
     }
-    kmemleak("scan")?;
-    kmemleak("clear")
+    kmemleak::command("scan")?;
+    kmemleak::command("clear")?;
+    Ok(())
 }
 
-/// After the run: scans twice, as the kernel's networking CI does (an object younger than 5 s,
-/// or one a stale pointer still hides, escapes a first scan), and saves what kmemleak reports
-/// to `out/kmemleak.txt`. Returns the number of suspected leaks.
+/// After the run: saves what kmemleak's scans report to `out/kmemleak.txt`. Returns the number
+/// of suspected leaks.
 pub fn kmemleak_report(out: &Path) -> Result<Option<usize>> {
     if !has_kmemleak() {
         return Ok(None);
     }
-    thread::sleep(Duration::from_secs(6));
-    kmemleak("scan")?;
-    thread::sleep(Duration::from_secs(1));
-    kmemleak("scan")?;
-    let report = fs::read_to_string(KMEMLEAK).context("cannot read kmemleak's report")?;
+    let report = kmemleak::scan()?;
     fs::write(out.join(KMEMLEAK_REPORT), &report)?;
-    Ok(Some(
-        report
-            .lines()
-            .filter(|l| l.starts_with("unreferenced object"))
-            .count(),
-    ))
+    Ok(Some(kmemleak::suspects(&report).len()))
 }
 
 /// Copies the GCOV counters of the modules built in `kmod_dir` to `out/gcov/`; `None` when the

@@ -1,8 +1,10 @@
 //! The facts the lab's runner (`vm/`) and its guest-side tests (`tests/`) must agree on, each in
 //! one place: the modules and the clients by name, the guest's `PATH`, how a module is loaded and
-//! unloaded ([`module`]), and which kernel-log lines mean the kernel is unhealthy ([`health`]).
+//! unloaded ([`module`]), which kernel-log lines mean the kernel is unhealthy ([`health`]), and
+//! how the debug kernel's leak detector is asked ([`kmemleak`]).
 
 pub mod health;
+pub mod kmemleak;
 pub mod kmsg;
 pub mod module;
 

@@ -7,6 +7,7 @@
 //! finds nothing.
 
 use std::fs;
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::thread;
@@ -25,9 +26,15 @@ const INJECTABLE: &str = "xmpl_net_init";
 const TIMEOUT_MS: i32 = 30_000;
 const ENOMEM: i32 = -libc::ENOMEM;
 
+/// Writes an existing debugfs attribute (debugfs refuses to create a missing one with a
+/// misleading "Permission denied").
 fn write(path: impl AsRef<Path>, value: &str) -> Result<(), String> {
     let path = path.as_ref();
-    fs::write(path, value).map_err(|e| format!("echo {value} > {}: {e}", path.display()))
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|e| format!("echo {value} > {}: {e}", path.display()))
 }
 
 /// Fails unless the kernel can inject faults; mounts debugfs if needed.
@@ -40,13 +47,22 @@ pub fn available() -> Result<(), String> {
             ));
         }
     }
+    // Faults strike only in the module's call stacks: without the filter they would fail any
+    // allocation of the faulting thread, the kernel's own included.
+    let filter = Path::new(FAILSLAB).join("require-start");
+    if !filter.exists() {
+        return Err(format!(
+            "{} is missing: this kernel has fault injection without \
+             CONFIG_FAULT_INJECTION_STACKTRACE_FILTER (vm/kconfig/debug.config sets it)",
+            filter.display()
+        ));
+    }
     Ok(())
 }
 
-/// Where faults may strike: only in call stacks through `[start, end)` (the module's text),
-/// or anywhere (`None`) for tasks that asked for it.
-fn arm(dir: &str, probability: u32, stack: Option<(u64, u64)>) -> Result<(), String> {
-    let (start, end) = stack.unwrap_or((0, u64::MAX));
+/// Where faults may strike: only in call stacks through `[start, end)` (the module's text, or
+/// the function that runs a module's init).
+fn arm(dir: &str, probability: u32, (start, end): (u64, u64)) -> Result<(), String> {
     for (attr, value) in [
         ("probability", probability.to_string()),
         ("interval", "1".into()),
@@ -84,25 +100,52 @@ fn make_it_fail(on: bool) -> Result<(), String> {
     write("/proc/thread-self/make-it-fail", if on { "1" } else { "0" })
 }
 
-/// The module's text, from its symbols in /proc/kallsyms (root sees the addresses).
-fn module_text(module: &str) -> Result<(u64, u64), String> {
-    let tag = format!("[{module}]");
+/// The text symbols in /proc/kallsyms (root sees the addresses): address, name, `[module]`.
+fn text_symbols() -> Result<Vec<(u64, String, Option<String>)>, String> {
     let kallsyms = fs::read_to_string("/proc/kallsyms").map_err(|e| e.to_string())?;
-    let addrs: Vec<u64> = kallsyms
+    Ok(kallsyms
         .lines()
-        .filter(|l| l.ends_with(&tag))
         .filter_map(|l| {
             let mut f = l.split_whitespace();
             let addr = u64::from_str_radix(f.next()?, 16).ok()?;
-            matches!(f.next()?, "t" | "T").then_some(addr)
+            matches!(f.next()?, "t" | "T").then_some(())?;
+            let name = f.next()?.to_string();
+            Some((addr, name, f.next().map(str::to_string)))
         })
-        .filter(|a| *a != 0)
-        .collect();
-    match (addrs.iter().min(), addrs.iter().max()) {
+        .filter(|(addr, _, _)| *addr != 0)
+        .collect())
+}
+
+/// The module's text, from its symbols.
+fn module_text(module: &str) -> Result<(u64, u64), String> {
+    let tag = format!("[{module}]");
+    let symbols = text_symbols()?;
+    let addrs = symbols
+        .iter()
+        .filter(|(_, _, m)| m.as_deref() == Some(&tag))
+        .map(|(a, _, _)| *a);
+    match (addrs.clone().min(), addrs.max()) {
         // The last function's own length is unknown: a page covers it.
-        (Some(lo), Some(hi)) => Ok((*lo, hi + 4096)),
+        (Some(lo), Some(hi)) => Ok((lo, hi + 4096)),
         _ => Err(format!("no text symbols of {module} in /proc/kallsyms")),
     }
+}
+
+/// A kernel function's text: from its symbol to the next one.
+fn kernel_function(name: &str) -> Result<(u64, u64), String> {
+    let symbols = text_symbols()?;
+    let start = symbols
+        .iter()
+        .find(|(_, n, m)| n == name && m.is_none())
+        .map(|(a, _, _)| *a)
+        .ok_or_else(|| format!("no kernel symbol {name} in /proc/kallsyms"))?;
+    let end = symbols
+        .iter()
+        .map(|(a, _, _)| *a)
+        .filter(|a| *a > start)
+        .min()
+        .ok_or_else(|| format!("no symbol after {name} in /proc/kallsyms"))?;
+    Ok((start, end))
 }
 
 /// What one request ended with.
@@ -129,8 +172,8 @@ pub fn requests(fam: Family, seed: u64, ops: u64, probability: u32) -> Vec<Strin
         Ok(s) => s,
         Err(e) => return vec![format!("monitor: {e}")],
     };
-    let armed = arm(FAILSLAB, probability, Some(text))
-        .and_then(|()| arm(FAIL_PAGE_ALLOC, probability, Some(text)));
+    let armed =
+        arm(FAILSLAB, probability, text).and_then(|()| arm(FAIL_PAGE_ALLOC, probability, text));
     if let Err(e) = armed {
         return vec![e];
     }
@@ -189,7 +232,8 @@ pub fn requests(fam: Family, seed: u64, ops: u64, probability: u32) -> Vec<Strin
     loop {
         match monitor.recv(&mut buf, 0) {
             Ok(Some(n)) => {
-                if let Err(e) = nl::parse(&buf[..n], monitor.port) {
+                // Events are multicast: addressed to port 0, not to the monitor's.
+                if let Err(e) = nl::parse(&buf[..n], 0) {
                     problems.push(format!("monitor: {e}"));
                 }
             }
@@ -225,7 +269,8 @@ fn one_request(
             F_REQUEST | F_DUMP,
             vec![nl::attr(
                 GNL_FOOBAR_XMPL_A_COUNT,
-                &rng.u32(0..200).to_ne_bytes(),
+                // The family's range starts at 1 (0 would be ERANGE, not a fault).
+                &rng.u32(1..200).to_ne_bytes(),
             )],
             "dump",
         ),
@@ -241,9 +286,11 @@ fn one_request(
             vec![],
             "stats dump",
         ),
+        // Always acked: without NLM_F_ACK its success sends nothing, and no answer could not
+        // be told from a lost one.
         _ => (
             GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT,
-            F_REQUEST | ack,
+            F_REQUEST | F_ACK,
             vec![nl::attr(
                 GNL_FOOBAR_XMPL_A_COUNT,
                 &rng.u32(1..10).to_ne_bytes(),
@@ -254,8 +301,8 @@ fn one_request(
     let is_dump = flags & F_DUMP == F_DUMP;
     sock.send(&nl::message(fam.id, flags, seq, &nl::genl(cmd, &attrs)))
         .map_err(|e| format!("{what}: send: {e}"))?;
-    // Without NLM_F_ACK a successful doit ends with its reply; set-dump-count has none.
-    let reply_ends = !is_dump && ack == 0 && cmd != GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT;
+    // Without NLM_F_ACK a successful doit ends with its reply.
+    let reply_ends = !is_dump && flags & F_ACK == 0;
     let mut ending = None;
     while ending.is_none() {
         let n = sock
@@ -293,14 +340,21 @@ fn one_request(
     ending.ok_or_else(|| format!("{what}: an ending without a code"))
 }
 
-/// `loads` attempts to insert both modules while any allocation of the inserting thread may
-/// fail: each either loads completely (its family answers) or not at all.
+/// `loads` attempts to insert both modules while the allocations of their init functions (and
+/// of what those call: family, pernet and socket registration) may fail: each module either
+/// loads completely (its family answers) or not at all. Only the init's call stacks: a failure
+/// in the loader itself would print the allocator's warning (vmalloc has no quiet mode), and one
+/// in the 9p read of the `.ko` broke the guest's 9p client for the rest of the run.
 pub fn loads(loads: u32, probability: u32) -> Vec<String> {
     let mut problems = Vec::new();
     if let Err(e) = available().and_then(|()| unload::unload_all()) {
         return vec![e];
     }
-    let armed = arm(FAILSLAB, probability, None).and_then(|()| arm(FAIL_PAGE_ALLOC, 0, None));
+    let init = match kernel_function("do_one_initcall") {
+        Ok(range) => range,
+        Err(e) => return vec![e],
+    };
+    let armed = arm(FAILSLAB, probability, init).and_then(|()| arm(FAIL_PAGE_ALLOC, 0, init));
     if let Err(e) = armed {
         return vec![e];
     }
@@ -377,7 +431,8 @@ pub fn pernet_init() -> Vec<String> {
         .and_then(|()| {
             write(
                 Path::new(FAIL_FUNCTION).join(INJECTABLE).join("retval"),
-                "-12",
+                // An unsigned long: -ENOMEM in two's complement (the file takes no minus sign).
+                &(i64::from(ENOMEM) as u64).to_string(),
             )
         })
         .and_then(|()| write(Path::new(FAIL_FUNCTION).join("probability"), "100"))
@@ -391,7 +446,10 @@ pub fn pernet_init() -> Vec<String> {
         Ok(false) => println!("faults: {INJECTABLE} failing: a new network namespace is refused"),
         Err(e) => problems.push(e),
     }
-    if let Err(e) = write(Path::new(FAIL_FUNCTION).join("inject"), "") {
+    if let Err(e) = write(
+        Path::new(FAIL_FUNCTION).join("inject"),
+        &format!("!{INJECTABLE}"),
+    ) {
         problems.push(e);
     }
     match new_netns() {

@@ -242,7 +242,7 @@ fn faults_all(run: &mut Run, o: &Opts, seed: u64) {
         p
     });
     run.scenario("faults: module loads", || {
-        let mut p = faults::loads(o.fault_loads, 3);
+        let mut p = faults::loads(o.fault_loads, 10);
         if let Err(e) = still_works() {
             p.push(format!("after the faults: {e}"));
         }
