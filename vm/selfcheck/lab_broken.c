@@ -7,7 +7,6 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/delay.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
@@ -34,12 +33,21 @@ static void use_after_free(void)
 	pr_info("read %u after free\n", read_byte(p));
 }
 
+/* Where each new object's pointer goes, overwritten by the next one. */
+static void *leak_sink;
+
 static void leak(void)
 {
-	void *p = kmalloc(128, GFP_KERNEL);
+	int i;
 
-	/* Printing the pointer keeps the allocation; nothing keeps the pointer. */
-	pr_info("leaked an object at %p\n", p);
+	/*
+	 * Eight objects, each forgotten once the next is stored: a stale copy of
+	 * a pointer (a freed stack, a register spill) can hide one from kmemleak,
+	 * not all of them.
+	 */
+	for (i = 0; i < 8; i++)
+		WRITE_ONCE(leak_sink, kmalloc(128, GFP_KERNEL));
+	pr_info("leaked 8 objects of 128 bytes\n");
 }
 
 static void lock_order_inversion(void)
@@ -57,9 +65,17 @@ static void lock_order_inversion(void)
 
 static void sleep_in_atomic(void)
 {
+	void *p;
+
+	/*
+	 * GFP_KERNEL may sleep: DEBUG_ATOMIC_SLEEP reports it under a spinlock
+	 * even when this allocation does not sleep (msleep() would, and be
+	 * reported as "scheduling while atomic" instead).
+	 */
 	spin_lock(&atomic_lock);
-	msleep(1);
+	p = kmalloc(64, GFP_KERNEL);
 	spin_unlock(&atomic_lock);
+	kfree(p);
 }
 
 static int index_out_of_bounds(int i)

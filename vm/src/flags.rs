@@ -181,6 +181,8 @@ pub struct FuzzArgs {
 pub struct SelfcheckArgs {
     #[command(flatten)]
     pub vm: VmArgs,
+    /// Only these cases (default: every one): none, uaf, leak, lockorder, sleep, ubsan.
+    pub cases: Vec<String>,
 }
 
 /// Arguments of `lab guest` (passed by the host, not typed by users).

@@ -323,9 +323,16 @@ pub fn default_jobs() -> usize {
 }
 
 /// Kernel arguments for `--hardened`: SLUB debugging everywhere, KFENCE sampling where it exists.
+/// The debug kernel always gets some SLUB debugging: a cache without it keeps per-CPU "sheaves"
+/// (7.x), arrays that still hold the pointer of every object handed out from them, and kmemleak,
+/// which scans those arrays, then takes a leaked object for a referenced one.
 fn hardening_args(kernel: &Kernel, hardened: bool) -> Vec<String> {
     if !hardened {
-        return Vec::new();
+        return if kernel.debug {
+            vec!["slub_debug=U".to_owned()]
+        } else {
+            Vec::new()
+        };
     }
     let mut args = vec!["slub_debug=FZPU".to_owned()];
     if kernel.has_kfence {
@@ -541,6 +548,9 @@ mod tests {
         let mut k = kernel();
         assert!(hardening_args(&k, false).is_empty());
         assert_eq!(hardening_args(&k, true), ["slub_debug=FZPU"]);
+        k.debug = true;
+        assert_eq!(hardening_args(&k, false), ["slub_debug=U"]);
+        k.debug = false;
         k.has_kfence = true;
         assert_eq!(
             hardening_args(&k, true),

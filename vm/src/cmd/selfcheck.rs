@@ -6,7 +6,7 @@
 use anyhow::Result;
 
 use crate::flags::SelfcheckArgs;
-use crate::verdict::{Outcome, Verdict};
+use crate::verdict::{usage_error, Outcome, Verdict};
 use crate::{debug_kernel, project};
 
 /// Each bug, and the text the verdict's reason must quote from the kernel's report.
@@ -24,6 +24,13 @@ const CASES: &[(&str, Option<&str>)] = &[
 
 /// Runs every case; exit 0 when each verdict is the expected one.
 pub fn run(args: &SelfcheckArgs) -> Result<u8> {
+    let known: Vec<&str> = CASES.iter().map(|(bug, _)| *bug).collect();
+    if let Some(bad) = args.cases.iter().find(|c| !known.contains(&c.as_str())) {
+        return Err(usage_error(format!(
+            "no selfcheck case {bad:?}: the cases are {}",
+            known.join(", ")
+        )));
+    }
     let mut vm = args.vm.clone();
     vm.kernel = Some(vm.kernel.unwrap_or_else(|| debug_kernel::NAME.to_owned()));
     let prep = super::prepare(&vm)?;
@@ -31,7 +38,10 @@ pub fn run(args: &SelfcheckArgs) -> Result<u8> {
     let mut wrong = Vec::new();
     let mut rows = Vec::new();
     for kernel in &prep.kernels {
-        for (bug, expected) in CASES {
+        let chosen = CASES
+            .iter()
+            .filter(|(bug, _)| args.cases.is_empty() || args.cases.iter().any(|c| c == bug));
+        for (bug, expected) in chosen {
             // Each case keeps its own logs: target/lab/selfcheck-<bug>/.
             let mut case = kernel.clone();
             case.name = format!("selfcheck-{bug}");
