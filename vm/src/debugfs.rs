@@ -13,14 +13,9 @@ const GCOV: &str = "/sys/kernel/debug/gcov";
 pub const KMEMLEAK_REPORT: &str = "kmemleak.txt";
 pub const GCOV_DIR: &str = "gcov";
 
-/// Whether this kernel has kmemleak (the lab's debug kernel).
-pub fn has_kmemleak() -> bool {
-    kmemleak::available()
-}
-
 /// Before the run: what the boot leaked (or kmemleak takes for leaks) is not the run's doing.
 pub fn kmemleak_baseline() -> Result<()> {
-    if !has_kmemleak() {
+    if !kmemleak::available() {
         return Ok(());
     }
     kmemleak::command("scan")?;
@@ -31,7 +26,7 @@ pub fn kmemleak_baseline() -> Result<()> {
 /// After the run: saves what kmemleak's scans report to `out/kmemleak.txt`. Returns the number
 /// of suspected leaks.
 pub fn kmemleak_report(out: &Path) -> Result<Option<usize>> {
-    if !has_kmemleak() {
+    if !kmemleak::available() {
         return Ok(None);
     }
     let report = kmemleak::scan()?;

@@ -259,7 +259,7 @@ pub fn guest_boot<'k>(
         accel: prep.accel,
         out_dir: project::kernel_dir(&kernel.name),
         rw_dirs: vec![project::root().join("tests")],
-        append: hardening_args(kernel, args.hardened),
+        append: allocator_args(kernel, args.hardened),
         exec,
         timeout: Duration::from_secs(timeout),
         verbose: args.verbose,
@@ -322,11 +322,11 @@ pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
 
-/// Kernel arguments for `--hardened`: SLUB debugging everywhere, KFENCE sampling where it exists.
-/// The debug kernel always gets some SLUB debugging: a cache without it keeps per-CPU "sheaves"
+/// The allocator's kernel arguments. `--hardened`: SLUB debugging everywhere, KFENCE sampling
+/// where it exists. The debug kernel always gets some SLUB debugging: a cache without it keeps per-CPU "sheaves"
 /// (7.x), arrays that still hold the pointer of every object handed out from them, and kmemleak,
 /// which scans those arrays, then takes a leaked object for a referenced one.
-fn hardening_args(kernel: &Kernel, hardened: bool) -> Vec<String> {
+fn allocator_args(kernel: &Kernel, hardened: bool) -> Vec<String> {
     if !hardened {
         return if kernel.debug {
             vec!["slub_debug=U".to_owned()]
@@ -546,14 +546,14 @@ mod tests {
     #[test]
     fn hardened_boots_add_kfence_only_where_the_kernel_has_it() {
         let mut k = kernel();
-        assert!(hardening_args(&k, false).is_empty());
-        assert_eq!(hardening_args(&k, true), ["slub_debug=FZPU"]);
+        assert!(allocator_args(&k, false).is_empty());
+        assert_eq!(allocator_args(&k, true), ["slub_debug=FZPU"]);
         k.debug = true;
-        assert_eq!(hardening_args(&k, false), ["slub_debug=U"]);
+        assert_eq!(allocator_args(&k, false), ["slub_debug=U"]);
         k.debug = false;
         k.has_kfence = true;
         assert_eq!(
-            hardening_args(&k, true),
+            allocator_args(&k, true),
             ["slub_debug=FZPU", "kfence.sample_interval=10"]
         );
     }

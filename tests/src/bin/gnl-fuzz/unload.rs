@@ -303,6 +303,15 @@ fn one_cycle() -> Result<(), String> {
     unload_all()
 }
 
+/// kmemleak's suspects after a fresh scan, each by its report's first line.
+fn kmemleak_suspects() -> Result<Vec<String>, String> {
+    let report = lab_facts::kmemleak::scan().map_err(|e| e.to_string())?;
+    Ok(lab_facts::kmemleak::suspects(&report)
+        .into_iter()
+        .map(str::to_owned)
+        .collect())
+}
+
 /// Load/unload cycles: a leak of one object per cycle in any cache shows as a growth of at
 /// least `cycles` objects. Objects cached per CPU make noise of a few slabs, so a cache counts
 /// as leaking when it grew by at least 3/4 of `cycles` objects and by more than 2 slabs per
@@ -319,12 +328,9 @@ pub fn leak_cycles(cycles: u32) -> Vec<String> {
     }
     let kmemleak = lab_facts::kmemleak::available();
     let suspects_before = if kmemleak {
-        match lab_facts::kmemleak::scan() {
-            Ok(r) => lab_facts::kmemleak::suspects(&r)
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            Err(e) => return vec![e.to_string()],
+        match kmemleak_suspects() {
+            Ok(s) => s,
+            Err(e) => return vec![e],
         }
     } else {
         Vec::new()
@@ -367,11 +373,11 @@ pub fn leak_cycles(cycles: u32) -> Vec<String> {
         top.join(", ")
     );
     if kmemleak {
-        return match lab_facts::kmemleak::scan() {
-            Ok(report) => {
-                let new: Vec<&str> = lab_facts::kmemleak::suspects(&report)
+        return match kmemleak_suspects() {
+            Ok(after) => {
+                let new: Vec<String> = after
                     .into_iter()
-                    .filter(|s| !suspects_before.iter().any(|b| b == s))
+                    .filter(|s| !suspects_before.contains(s))
                     .collect();
                 println!(
                     "leaks: judged by kmemleak on this kernel (slab counts include KASAN's \
