@@ -166,6 +166,15 @@ impl Pending {
             what,
         }
     }
+
+    /// Its number was also read from garbage: any answer, or none, is fair.
+    fn anything_goes(&mut self) {
+        self.expect = Expect::Maybe;
+        self.done = true;
+        self.code = None;
+        self.reply = None;
+        self.echo = None;
+    }
 }
 
 /// Runs the fuzzer on `target` with `workers` sockets sending `count` messages in all, plus a
@@ -597,18 +606,10 @@ impl Worker {
             let ours = seq >> 24 == self.id as u32 + 1 && seq <= self.seq;
             if !ours || seqs.contains(&seq) || self.garbage.contains(&seq) {
                 // A header made of garbage (or of a lying length): anything goes for that number.
-                p.expect = Expect::Maybe;
-                p.done = true;
-                p.code = None;
-                p.reply = None;
-                p.echo = None;
+                p.anything_goes();
                 self.garbage.insert(seq);
                 if let Some(old) = self.pending.get_mut(&seq) {
-                    old.expect = Expect::Maybe;
-                    old.done = true;
-                    old.code = None;
-                    old.reply = None;
-                    old.echo = None;
+                    old.anything_goes();
                 }
             }
             if !self.garbage.contains(&seq) {
@@ -627,10 +628,7 @@ impl Worker {
             let what = format!("the broken rest of {rest} bytes (seq {seq:#x})");
             if self.pending.contains_key(&seq) || self.garbage.contains(&seq) {
                 if let Some(old) = self.pending.get_mut(&seq) {
-                    old.expect = Expect::Maybe;
-                    old.done = true;
-                    old.code = None;
-                    old.reply = None;
+                    old.anything_goes();
                 }
                 self.garbage.insert(seq);
             } else {
