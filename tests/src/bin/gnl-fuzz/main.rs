@@ -127,7 +127,10 @@ fn still_works() -> Result<(), String> {
         fam.id,
         nl::F_REQUEST,
         1,
-        &nl::genl(1, &[nl::attr(1, b"still here\0")]),
+        &nl::genl(
+            nl::uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+            &[nl::attr(nl::uapi::GNL_FOOBAR_XMPL_A_MSG, b"still here\0")],
+        ),
     ))
     .map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 4096];
@@ -137,7 +140,8 @@ fn still_works() -> Result<(), String> {
         .ok_or("no echo reply")?;
     let msgs = nl::parse(&buf[..n], sock.port)?;
     match msgs.first().and_then(|m| m.genl()) {
-        Some((1, attrs)) if attrs == [(1u16, &b"still here\0"[..])] => {}
+        Some((nl::uapi::GNL_FOOBAR_XMPL_CMD_ECHO, attrs))
+            if attrs == [(nl::uapi::GNL_FOOBAR_XMPL_A_MSG, &b"still here\0"[..])] => {}
         _ => return Err(format!("echo after the run answered {msgs:?}")),
     }
     classic_echo(b"still here")

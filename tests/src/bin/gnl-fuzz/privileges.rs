@@ -5,12 +5,8 @@
 
 use std::process::Command;
 
+use crate::nl::uapi::*;
 use crate::nl::{self, Family, Msg, Sock, F_ACK, F_DUMP, F_REQUEST};
-
-const CMD_ECHO: u8 = 1;
-const CMD_ERROR: u8 = 2;
-const CMD_SET_DUMP_COUNT: u8 = 3;
-const CMD_GET_STATS: u8 = 4;
 
 /// Sends one request and collects its answer: up to the final message, or the one reply.
 fn request(sock: &Sock, msg: &[u8], flags: u16) -> Result<Vec<Msg>, String> {
@@ -50,7 +46,12 @@ fn has_net_admin() -> bool {
 fn default_dump(sock: &Sock, fam: Family) -> Result<usize, String> {
     let answer = request(
         sock,
-        &nl::message(fam.id, F_REQUEST | F_DUMP, 3, &nl::genl(CMD_ECHO, &[])),
+        &nl::message(
+            fam.id,
+            F_REQUEST | F_DUMP,
+            3,
+            &nl::genl(GNL_FOOBAR_XMPL_CMD_ECHO, &[]),
+        ),
         F_DUMP,
     )?;
     if errno_of(&answer) != Some(0) {
@@ -63,7 +64,12 @@ fn default_dump(sock: &Sock, fam: Family) -> Result<usize, String> {
 fn stats(sock: &Sock, fam: Family) -> Result<Vec<(String, u64)>, String> {
     let answer = request(
         sock,
-        &nl::message(fam.id, F_REQUEST, 4, &nl::genl(CMD_GET_STATS, &[])),
+        &nl::message(
+            fam.id,
+            F_REQUEST,
+            4,
+            &nl::genl(GNL_FOOBAR_XMPL_CMD_GET_STATS, &[]),
+        ),
         0,
     )?;
     let (_, attrs) = answer
@@ -119,16 +125,24 @@ pub fn probe(admin: bool, fresh: bool) -> Result<(), String> {
             fam.id,
             F_REQUEST,
             5,
-            &nl::genl(CMD_ECHO, &[nl::attr(1, b"probe\0")]),
+            &nl::genl(
+                GNL_FOOBAR_XMPL_CMD_ECHO,
+                &[nl::attr(GNL_FOOBAR_XMPL_A_MSG, b"probe\0")],
+            ),
         ),
         0,
     )?;
-    if echo.first().and_then(|m| m.genl()).map(|(c, _)| c) != Some(CMD_ECHO) {
+    if echo.first().and_then(|m| m.genl()).map(|(c, _)| c) != Some(GNL_FOOBAR_XMPL_CMD_ECHO) {
         return Err(format!("echo answered {echo:?}"));
     }
     let err = request(
         &sock,
-        &nl::message(fam.id, F_REQUEST, 6, &nl::genl(CMD_ERROR, &[])),
+        &nl::message(
+            fam.id,
+            F_REQUEST,
+            6,
+            &nl::genl(GNL_FOOBAR_XMPL_CMD_REPLY_WITH_NLMSG_ERR, &[]),
+        ),
         0,
     )?;
     if errno_of(&err) != Some(libc::EINVAL) {
@@ -140,24 +154,29 @@ pub fn probe(admin: bool, fresh: bool) -> Result<(), String> {
         (
             "valid",
             F_REQUEST | F_ACK,
-            vec![nl::attr(2, &5u32.to_ne_bytes())],
+            vec![nl::attr(GNL_FOOBAR_XMPL_A_COUNT, &5u32.to_ne_bytes())],
         ),
         (
             "count 0",
             F_REQUEST | F_ACK,
-            vec![nl::attr(2, &0u32.to_ne_bytes())],
+            vec![nl::attr(GNL_FOOBAR_XMPL_A_COUNT, &0u32.to_ne_bytes())],
         ),
         ("no count", F_REQUEST | F_ACK, vec![]),
         (
             "as a dump",
             F_REQUEST | F_ACK | F_DUMP,
-            vec![nl::attr(2, &5u32.to_ne_bytes())],
+            vec![nl::attr(GNL_FOOBAR_XMPL_A_COUNT, &5u32.to_ne_bytes())],
         ),
     ];
     for (what, flags, attrs) in variants {
         let answer = request(
             &sock,
-            &nl::message(fam.id, flags, 7, &nl::genl(CMD_SET_DUMP_COUNT, &attrs)),
+            &nl::message(
+                fam.id,
+                flags,
+                7,
+                &nl::genl(GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT, &attrs),
+            ),
             flags,
         )?;
         let errno = errno_of(&answer);
@@ -222,7 +241,10 @@ pub fn run() -> Vec<String> {
         fam.id,
         F_REQUEST | F_ACK,
         1,
-        &nl::genl(CMD_SET_DUMP_COUNT, &[nl::attr(2, &7u32.to_ne_bytes())]),
+        &nl::genl(
+            GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT,
+            &[nl::attr(GNL_FOOBAR_XMPL_A_COUNT, &7u32.to_ne_bytes())],
+        ),
     );
     if request(&sock, &set7, F_ACK).ok().and_then(|a| errno_of(&a)) != Some(0) {
         return vec!["root cannot set the dump count".into()];
@@ -312,7 +334,10 @@ pub fn run() -> Vec<String> {
         fam.id,
         F_REQUEST | F_ACK,
         2,
-        &nl::genl(CMD_SET_DUMP_COUNT, &[nl::attr(2, &3u32.to_ne_bytes())]),
+        &nl::genl(
+            GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT,
+            &[nl::attr(GNL_FOOBAR_XMPL_A_COUNT, &3u32.to_ne_bytes())],
+        ),
     );
     let _ = request(&sock, &set3, F_ACK);
     problems

@@ -8,13 +8,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::nl::uapi::*;
 use crate::nl::{self, Family, Sock, F_ACK, F_DUMP, F_MULTI, F_REQUEST};
 
-const CMD_ECHO: u8 = 1;
-const CMD_GET_STATS: u8 = 4;
-const A_MSG: u16 = 1;
-const A_COUNT: u16 = 2;
-const A_INDEX: u16 = 3;
 const TIMEOUT_MS: i32 = 30_000;
 
 /// Requests each echo thread keeps in flight.
@@ -32,7 +28,7 @@ pub fn echo_counter(fam: Family) -> Result<u64, String> {
         fam.id,
         F_REQUEST,
         1,
-        &nl::genl(CMD_GET_STATS, &[]),
+        &nl::genl(GNL_FOOBAR_XMPL_CMD_GET_STATS, &[]),
     ))
     .map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 64 * 1024];
@@ -73,7 +69,10 @@ fn echo_thread(fam: Family, t: usize, n: usize) -> Result<(), String> {
                 fam.id,
                 F_REQUEST,
                 seq,
-                &nl::genl(CMD_ECHO, &[nl::attr(A_MSG, &msg)]),
+                &nl::genl(
+                    GNL_FOOBAR_XMPL_CMD_ECHO,
+                    &[nl::attr(GNL_FOOBAR_XMPL_A_MSG, &msg)],
+                ),
             ))
             .map_err(|e| format!("thread {t}: {e}"))?;
             inflight.insert(seq, msg);
@@ -93,7 +92,10 @@ fn echo_thread(fam: Family, t: usize, n: usize) -> Result<(), String> {
             let (cmd, attrs) = m
                 .genl()
                 .ok_or_else(|| format!("thread {t}: not a reply: {m:?}"))?;
-            if m.ty != fam.id || cmd != CMD_ECHO || attrs != [(A_MSG, want.as_slice())] {
+            if m.ty != fam.id
+                || cmd != GNL_FOOBAR_XMPL_CMD_ECHO
+                || attrs != [(GNL_FOOBAR_XMPL_A_MSG, want.as_slice())]
+            {
                 return Err(format!("thread {t}: reply {m:?} to {:?}", nl::cstr(&want)));
             }
             done += 1;
@@ -217,7 +219,10 @@ pub fn echo_storm(fam: Family, threads: usize, per_thread: usize) -> Vec<String>
             fam.id,
             F_REQUEST | F_ACK,
             1,
-            &nl::genl(CMD_ECHO, &[nl::attr(A_MSG, b"end\0")]),
+            &nl::genl(
+                GNL_FOOBAR_XMPL_CMD_ECHO,
+                &[nl::attr(GNL_FOOBAR_XMPL_A_MSG, b"end\0")],
+            ),
         ))
     });
     if let Err(e) = end {
@@ -283,7 +288,10 @@ pub fn dump_once(fam: Family, count: u32) -> Result<(), String> {
         fam.id,
         F_REQUEST | F_DUMP,
         seq,
-        &nl::genl(CMD_ECHO, &[nl::attr(A_COUNT, &count.to_ne_bytes())]),
+        &nl::genl(
+            GNL_FOOBAR_XMPL_CMD_ECHO,
+            &[nl::attr(GNL_FOOBAR_XMPL_A_COUNT, &count.to_ne_bytes())],
+        ),
     ))
     .map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 64 * 1024];
@@ -309,15 +317,15 @@ pub fn dump_once(fam: Family, count: u32) -> Result<(), String> {
             let (cmd, attrs) = m.genl().ok_or("dump: a message without genl header")?;
             let index = attrs
                 .iter()
-                .find(|(k, _)| *k == A_INDEX)
+                .find(|(k, _)| *k == GNL_FOOBAR_XMPL_A_INDEX)
                 .and_then(|(_, v)| nl::u32_at(v, 0));
             let text = attrs
                 .iter()
-                .find(|(k, _)| *k == A_MSG)
+                .find(|(k, _)| *k == GNL_FOOBAR_XMPL_A_MSG)
                 .map(|(_, v)| nl::cstr(v));
             let want = format!("message {} of {count}", next + 1);
             if m.ty != fam.id
-                || cmd != CMD_ECHO
+                || cmd != GNL_FOOBAR_XMPL_CMD_ECHO
                 || m.flags & F_MULTI == 0
                 || index != Some(next)
                 || text.as_deref() != Some(want.as_str())

@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 
 use lab_facts::module;
 
+use crate::nl::uapi::{
+    GNL_FOOBAR_XMPL_A_COUNT, GNL_FOOBAR_XMPL_A_MSG, GNL_FOOBAR_XMPL_CMD_ECHO,
+    GNL_FOOBAR_XMPL_CMD_GET_STATS,
+};
 use crate::nl::{self, Sock, F_DUMP, F_REQUEST};
 
 /// The generic netlink module and the classic one.
@@ -123,15 +127,29 @@ fn hammer(id: u64, stop: &AtomicBool, c: &Counts) {
                     fam.id,
                     F_REQUEST | F_DUMP,
                     9,
-                    &nl::genl(1, &[nl::attr(2, &rng.u32(1..300).to_ne_bytes())]),
+                    &nl::genl(
+                        GNL_FOOBAR_XMPL_CMD_ECHO,
+                        &[nl::attr(
+                            GNL_FOOBAR_XMPL_A_COUNT,
+                            &rng.u32(1..300).to_ne_bytes(),
+                        )],
+                    ),
                 ),
                 1 => nl::message(
                     fam.id,
                     F_REQUEST | nl::F_ACK,
                     9,
-                    &nl::genl(1, &[nl::attr(1, b"hammer\0")]),
+                    &nl::genl(
+                        GNL_FOOBAR_XMPL_CMD_ECHO,
+                        &[nl::attr(GNL_FOOBAR_XMPL_A_MSG, b"hammer\0")],
+                    ),
                 ),
-                _ => nl::message(fam.id, F_REQUEST | F_DUMP, 9, &nl::genl(4, &[])),
+                _ => nl::message(
+                    fam.id,
+                    F_REQUEST | F_DUMP,
+                    9,
+                    &nl::genl(GNL_FOOBAR_XMPL_CMD_GET_STATS, &[]),
+                ),
             }
         };
         if sock.send(&request).is_err() {
