@@ -101,6 +101,8 @@ pub struct Boot<'a> {
     pub quiet: bool,
     /// Set from another thread to end the VM now (`cargo lab watch` reboots and stops this way).
     pub kill: Option<Arc<AtomicBool>>,
+    /// QEMU's gdb stub on localhost:1234 and no KASLR (vng `--debug`), for `--gdb`.
+    pub gdb: bool,
 }
 
 /// How a boot ended.
@@ -110,6 +112,33 @@ pub struct BootResult {
     pub timed_out: bool,
     pub console_log: PathBuf,
     pub took: Duration,
+}
+
+/// Why `kernel` cannot boot under virtme-ng here, if it cannot. The guest sees the host's
+/// filesystem over 9p (`--force-9p`: virtiofsd does not run on a plain host), so a kernel
+/// without 9p would only panic for want of a root; Debian's cloud flavour is one.
+pub fn cannot_boot(kernel: &Kernel) -> Option<String> {
+    let config = fs::read_to_string(kernel.kbuild.join(".config")).ok()?;
+    let has = |option: &str| {
+        config
+            .lines()
+            .any(|l| l == format!("{option}=y") || l == format!("{option}=m"))
+    };
+    let missing: Vec<&str> = ["CONFIG_NET_9P", "CONFIG_NET_9P_VIRTIO", "CONFIG_9P_FS"]
+        .into_iter()
+        .filter(|o| !has(o))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "kernel {} cannot boot under virtme-ng here: it has no 9p ({} not set), and 9p is how \
+             the guest sees the host's filesystem (virtme-ng's other way, virtiofs, needs a \
+             virtiofsd that works on the host). The module still builds for it: `cargo lab lint \
+             --kernel {}`",
+            kernel.name,
+            missing.join(", "),
+            kernel.name
+        )
+    })
 }
 
 fn vng() -> Result<PathBuf> {
@@ -135,6 +164,9 @@ impl Boot<'_> {
         }
         for arg in &self.append {
             cmd.arg("--append").arg(arg);
+        }
+        if self.gdb {
+            cmd.arg("--debug");
         }
         // virtiofsd needs more than a plain host offers and vng falls back to 9p after a few
         // seconds of retries anyway: go straight to 9p.

@@ -132,6 +132,13 @@ const LINT_NEEDS: &[Need] = &[
     ),
 ];
 
+/// What `--gdb` needs.
+const GDB_NEEDS: &[Need] = &[need(
+    Probe::Program("gdb"),
+    "gdb",
+    "--gdb attaches it to the guest's stub",
+)];
+
 /// What building the debug kernel (and its coverage report) needs besides gcc and make.
 const KERNEL_BUILD_NEEDS: &[Need] = &[
     need(
@@ -381,6 +388,11 @@ pub fn ensure_lint(no_install: bool) -> Result<()> {
 /// lab never installs them otherwise).
 pub fn ensure_kernel_build(no_install: bool) -> Result<()> {
     ensure_needs(KERNEL_BUILD_NEEDS, no_install)
+}
+
+/// Installs (or names, with `no_install`) the debugger for `--gdb`.
+pub fn ensure_gdb(no_install: bool) -> Result<()> {
+    ensure_needs(GDB_NEEDS, no_install)
 }
 
 /// `GENL_LAB_NO_INSTALL` as `--no-install` reads it, for steps that do not see the flags.

@@ -28,7 +28,7 @@ pub enum Command {
     /// Boot one kernel and keep it: rerun the suite (or `-- FILTER`) on every change, until Ctrl-C.
     Watch(WatchArgs),
     /// Boot a kernel with the module inserted and open an interactive root shell.
-    Shell(VmArgs),
+    Shell(ShellArgs),
     /// List the known kernels, what is cached, and the exact package versions.
     Kernels(KernelsArgs),
     /// Static checks: the module (W=1, sparse, checkpatch), rustfmt, clippy, shellcheck, actionlint.
@@ -80,6 +80,19 @@ pub struct VmArgs {
     /// their logs only.
     #[arg(skip)]
     pub quiet: bool,
+    /// Set from `--gdb` by the commands that offer it: boot with QEMU's gdb stub open.
+    #[arg(skip)]
+    pub gdb: bool,
+}
+
+/// `--gdb`, on the commands that keep a guest up for a person.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct DebuggerArgs {
+    /// Open QEMU's gdb stub (localhost:1234, no KASLR) and write `target/lab/<kernel>/gdb/init.gdb`,
+    /// which loads vmlinux (a Debian kernel's `-dbg` package is fetched once) and the modules'
+    /// symbols at their load addresses: `gdb -x target/lab/<kernel>/gdb/init.gdb`.
+    #[arg(long)]
+    pub gdb: bool,
 }
 
 /// Arguments of `cargo lab test`.
@@ -110,9 +123,20 @@ pub struct WatchArgs {
 pub struct ExecArgs {
     #[command(flatten)]
     pub vm: VmArgs,
+    #[command(flatten)]
+    pub debugger: DebuggerArgs,
     /// The command to run as root in the guest, after `--`.
     #[arg(last = true, required = true)]
     pub command: Vec<String>,
+}
+
+/// Arguments of `cargo lab shell`.
+#[derive(Args, Debug)]
+pub struct ShellArgs {
+    #[command(flatten)]
+    pub vm: VmArgs,
+    #[command(flatten)]
+    pub debugger: DebuggerArgs,
 }
 
 /// Arguments of `cargo lab kernels`.

@@ -647,9 +647,6 @@ fn fetch_debian(sh: &Shell, line: &Line, flavour: Option<&str>) -> Result<Cached
     }
     let root = dir.join("root");
     relocate_headers(&scratch, &root, &abi)?;
-    if flavour == Some("cloud") {
-        decompress_modules(sh, &scratch)?;
-    }
     if root.exists() {
         fs::remove_dir_all(&root)?;
     }
@@ -690,26 +687,6 @@ fn relocate_headers(scratch: &Path, final_root: &Path, abi: &str) -> Result<()> 
         )
         .replace("=/usr/src/", &format!("={}/usr/src/", final_root.display()));
     fs::write(&makefile, fixed)?;
-    Ok(())
-}
-
-/// The cloud flavour builds 9p and virtio as xz-compressed modules, which the busybox in
-/// virtme-ng's initramfs cannot insert ("Invalid ELF header magic", then no root and a panic):
-/// store them uncompressed (virtme-ng indexes the modules itself at boot).
-fn decompress_modules(sh: &Shell, root: &Path) -> Result<()> {
-    for dir in ["lib/modules", "usr/lib/modules"] {
-        let modules = root.join(dir);
-        if modules.is_dir() {
-            let each = "{}";
-            cmd!(
-                sh,
-                "find {modules} -name *.ko.xz -exec xz --decompress {each} +"
-            )
-            .quiet()
-            .run()
-            .context("cannot decompress the kernel's modules (xz-utils)")?;
-        }
-    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@ mod debug_kernel;
 mod debugfs;
 mod deps;
 mod flags;
+mod gdb;
 mod health;
 mod junit;
 mod kernel;

@@ -8,19 +8,26 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::boot::Boot;
-use crate::flags::{ExecArgs, VmArgs};
+use crate::flags::{DebuggerArgs, ExecArgs, ShellArgs, VmArgs};
 use crate::verdict::{usage_error, Outcome, EXIT_KERNEL_UNHEALTHY};
-use crate::{build, project};
+use crate::{build, gdb, project};
 
 /// Runs the command on each kernel; returns its exit code (the last non-zero one), or 2 when the
 /// command succeeded but the kernel log shows a problem.
 pub fn run(args: &ExecArgs) -> Result<u8> {
     let prep = super::prepare(&args.vm)?;
+    let vm = VmArgs {
+        gdb: args.debugger.gdb,
+        ..args.vm.clone()
+    };
+    if vm.gdb {
+        gdb_prepare(&prep, "exec", vm.install.no_install)?;
+    }
     let mut code = 0;
     for kernel in &prep.kernels {
         let mut mode = vec!["exec".to_owned(), "--".to_owned()];
         mode.extend(args.command.iter().cloned());
-        let run = super::boot_guest(&prep, kernel, &args.vm, &mode)?;
+        let run = super::boot_guest(&prep, kernel, &vm, &mode)?;
         let exit = run
             .report
             .as_ref()
@@ -49,14 +56,36 @@ pub fn run(args: &ExecArgs) -> Result<u8> {
     Ok(code)
 }
 
+/// `--gdb` debugs one guest: prepares its `init.gdb` and says how to attach.
+fn gdb_prepare(prep: &super::Prepared, command: &str, no_install: bool) -> Result<()> {
+    let [kernel] = prep.kernels.as_slice() else {
+        return Err(usage_error(format!(
+            "cargo lab {command} --gdb debugs one kernel: name one with --kernel"
+        )));
+    };
+    let init = gdb::prepare(
+        &prep.sh,
+        kernel,
+        &project::kernel_dir(&kernel.name),
+        no_install,
+    )?;
+    eprintln!("{}", gdb::how_to_attach(kernel, &init));
+    Ok(())
+}
+
 /// Opens an interactive root shell in one kernel, modules inserted, clients on PATH.
-pub fn shell(args: &VmArgs) -> Result<u8> {
+pub fn shell(args: &ShellArgs) -> Result<u8> {
+    let DebuggerArgs { gdb } = args.debugger;
+    let args = &args.vm;
     let prep = super::prepare(args)?;
     let [kernel] = prep.kernels.as_slice() else {
         return Err(usage_error(
             "cargo lab shell boots one kernel: name one with --kernel",
         ));
     };
+    if gdb {
+        gdb_prepare(&prep, "shell", args.install.no_install)?;
+    }
     let _lock = project::lock_kernel_dir(&kernel.name)?;
     let kmod_dir = build::module(&prep.sh, kernel, &[])?;
     let out = project::kernel_dir(&kernel.name);
@@ -80,6 +109,7 @@ pub fn shell(args: &VmArgs) -> Result<u8> {
         verbose: args.verbose,
         quiet: false,
         kill: None,
+        gdb,
     };
     let code = boot.run_interactive(&script)?;
     Ok(u8::try_from(code).unwrap_or(1))

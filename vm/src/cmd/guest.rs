@@ -14,7 +14,7 @@ use lab_facts::module::{self, Debug};
 
 use super::{GuestReport, DMESG, GUEST_REPORT};
 use crate::flags::{GuestArgs, Mode};
-use crate::{build, debugfs};
+use crate::{build, debugfs, gdb};
 
 /// Runs the requested mode and always writes the report and the kernel log.
 pub fn run(args: &GuestArgs) -> Result<u8> {
@@ -268,9 +268,14 @@ fn insmod(args: &GuestArgs, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Inserts all our modules, and leaves where they were loaded for `--gdb`.
 fn insmod_all(args: &GuestArgs) -> Result<()> {
-    for name in build::modules(&args.kmod_dir)? {
-        insmod(args, &name)?;
+    let names = build::modules(&args.kmod_dir)?;
+    for name in &names {
+        insmod(args, name)?;
+    }
+    if let Err(err) = gdb::write_module_symbols(&args.out, &args.kmod_dir, &names) {
+        eprintln!("lab guest: the modules' symbols for gdb: {err:#}");
     }
     Ok(())
 }

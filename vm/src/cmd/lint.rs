@@ -169,11 +169,11 @@ fn c_sources(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn shellcheck(sh: &Shell) -> Result<()> {
-    let scripts: Vec<PathBuf> = [".ci/run", ".ci/checks"]
-        .iter()
-        .map(|s| project::root().join(s))
-        .filter(|p| p.exists())
-        .collect();
+    // Every script of .ci/ (the CI entry points and their helpers).
+    let mut scripts: Vec<PathBuf> = fs::read_dir(project::root().join(".ci"))
+        .map(|dir| dir.filter_map(|e| Some(e.ok()?.path())).collect())
+        .unwrap_or_default();
+    scripts.sort();
     if scripts.is_empty() {
         return Ok(());
     }

@@ -16,7 +16,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
 use crate::boot::{self, Accel, Boot};
@@ -61,6 +61,9 @@ pub fn prepare(args: &VmArgs) -> Result<Prepared> {
             "==> [{}] kernel {} ({}; module built with {})",
             k.name, k.release, k.provenance, k.compiler
         );
+        if let Some(why) = boot::cannot_boot(k) {
+            bail!(why);
+        }
     }
     eprintln!("==> building the clients");
     let started = Instant::now();
@@ -265,6 +268,7 @@ pub fn guest_boot<'k>(
         verbose: args.verbose,
         quiet: args.quiet,
         kill: None,
+        gdb: args.gdb,
     }
 }
 
