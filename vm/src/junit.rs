@@ -239,6 +239,8 @@ test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out
     fn verdict(result: Outcome) -> Verdict {
         Verdict {
             kernel: "6.1".into(),
+            release: "6.1.0-57-amd64".into(),
+            compiler: "gcc-12".into(),
             accel: "tcg".into(),
             result,
             reason: if result == Outcome::Passed {
@@ -249,6 +251,8 @@ test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out
             passed: 1,
             failed: 1,
             seconds: 12.5,
+            boot_seconds: None,
+            guest_seconds: None,
             logs: PathBuf::from("target/lab/6.1"),
         }
     }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::kernel::Kernel;
+
 /// Every test passed and the kernel log is clean.
 pub const EXIT_PASSED: u8 = 0;
 /// At least one test failed (or the suite could not finish its own checks).
@@ -78,28 +80,47 @@ impl Outcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {
     pub kernel: String,
+    /// `uname -r` of the kernel that ran.
+    pub release: String,
+    /// The compiler the module was built with.
+    pub compiler: String,
     pub accel: String,
     pub result: Outcome,
     /// One line saying why, empty when passed.
     pub reason: String,
     pub passed: u32,
     pub failed: u32,
+    /// The whole run: module build, boot, guest side, shutdown.
     pub seconds: f64,
+    /// From starting the VM to the guest side's start (None when the guest never reported).
+    pub boot_seconds: Option<f64>,
+    /// The guest side (the suite, for `cargo lab test`), by the guest's monotonic clock.
+    pub guest_seconds: Option<f64>,
     /// Where to read more: the directory with console.log and dmesg.txt.
     pub logs: PathBuf,
 }
 
 impl Verdict {
     /// A verdict for a run that stopped before the guest reported anything.
-    pub fn infra(kernel: &str, accel: &str, reason: String, logs: &Path, took: Duration) -> Self {
+    pub fn infra(
+        kernel: &Kernel,
+        accel: &str,
+        reason: String,
+        logs: &Path,
+        took: Duration,
+    ) -> Self {
         Verdict {
-            kernel: kernel.to_owned(),
+            kernel: kernel.name.clone(),
+            release: kernel.release.clone(),
+            compiler: kernel.compiler.clone(),
             accel: accel.to_owned(),
             result: Outcome::InfraFailed,
             reason,
             passed: 0,
             failed: 0,
             seconds: took.as_secs_f64(),
+            boot_seconds: None,
+            guest_seconds: None,
             logs: logs.to_owned(),
         }
     }
@@ -129,19 +150,31 @@ impl Verdict {
     }
 }
 
-/// The table printed after a run over several kernels.
+/// The table printed after a run over several kernels: the result and where the time went, then
+/// which build of each kernel ran and the compiler its module was built with.
 pub fn summary_table(verdicts: &[Verdict]) -> String {
-    let mut out =
-        String::from("kernel     accel  result                  passed  failed     time\n");
+    let secs = |s: Option<f64>| s.map_or_else(|| "-".to_owned(), |s| format!("{s:.1}s"));
+    let mut out = String::from(
+        "kernel     accel  result                 passed failed    boot   suite   total\n",
+    );
     for v in verdicts {
         out += &format!(
-            "{:<10} {:<6} {:<22} {:>7} {:>7} {:>7.1}s\n",
+            "{:<10} {:<6} {:<22} {:>6} {:>6} {:>7} {:>7} {:>6.1}s\n",
             v.kernel,
             v.accel,
             v.result.label(),
             v.passed,
             v.failed,
+            secs(v.boot_seconds),
+            secs(v.guest_seconds),
             v.seconds
+        );
+    }
+    out += "\n";
+    for v in verdicts {
+        out += &format!(
+            "{:<10} {} (module built with {})\n",
+            v.kernel, v.release, v.compiler
         );
     }
     out
@@ -164,12 +197,16 @@ mod tests {
     fn verdict(result: Outcome) -> Verdict {
         Verdict {
             kernel: "6.1".into(),
+            release: "6.1.0-57-amd64".into(),
+            compiler: "gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0".into(),
             accel: "tcg".into(),
             result,
             reason: String::new(),
             passed: 3,
             failed: 0,
             seconds: 1.0,
+            boot_seconds: Some(0.5),
+            guest_seconds: None,
             logs: PathBuf::from("target/lab/6.1"),
         }
     }
@@ -204,8 +241,14 @@ mod tests {
     #[test]
     fn summary_lists_every_kernel() {
         let table = summary_table(&[verdict(Outcome::Passed), verdict(Outcome::TestsFailed)]);
-        assert_eq!(table.lines().count(), 3);
+        // A header and a row per kernel, a blank line, then each kernel's build and compiler.
+        assert_eq!(table.lines().count(), 6);
         assert!(table.contains("tests failed"));
+        assert!(table.contains("   0.5s       -    1.0s"), "{table}");
+        assert!(
+            table.contains("6.1.0-57-amd64 (module built with gcc-12"),
+            "{table}"
+        );
         let json = serde_json::to_string(&verdict(Outcome::KernelUnhealthy)).unwrap();
         assert!(json.contains("\"result\":\"kernel-unhealthy\""), "{json}");
     }

@@ -206,7 +206,7 @@ pub fn boot_guest_with(
         Ok(dir) => dir,
         Err(err) => {
             let verdict = Verdict::infra(
-                &kernel.name,
+                kernel,
                 prep.accel.name(),
                 format!("{err:#}"),
                 &out,
@@ -231,17 +231,41 @@ pub fn boot_guest_with(
     );
     let vm_started = SystemTime::now();
     let result = boot.run()?;
-    let vm_window = Some((vm_started, SystemTime::now()));
-    let verdict_and_report = judge(kernel, prep.accel, &out, &result, timeout);
-    let (mut verdict, report) = verdict_and_report;
+    let vm_window = (vm_started, SystemTime::now());
+    let (mut verdict, report) = judge(kernel, prep.accel, &out, &result, timeout);
     verdict.seconds = start.elapsed().as_secs_f64();
+    if let Some(report) = &report {
+        let guest_end = fs::metadata(out.join(GUEST_REPORT))
+            .and_then(|m| m.modified())
+            .unwrap_or(vm_window.1);
+        verdict.boot_seconds = Some(split_vm(vm_window, guest_end, report.seconds).0);
+    }
     verdict.save()?;
     crate::junit::write_kernel(&verdict)?;
     Ok(GuestRun {
         verdict,
         report,
-        vm_window,
+        vm_window: Some(vm_window),
     })
+}
+
+/// Splits the VM's time into boot, guest work and shutdown, in seconds. The guest's end is the
+/// host's mtime of the `guest.json` it wrote last (the 9p server stamps it with the host's clock),
+/// its start that end minus the guest's own monotonic duration: no trust in the guest's wall
+/// clock needed.
+pub fn split_vm(
+    vm: (SystemTime, SystemTime),
+    guest_end: SystemTime,
+    guest_secs: f64,
+) -> (f64, f64, f64) {
+    let secs = |a: SystemTime, b: SystemTime| {
+        b.duration_since(a)
+            .map_or_else(|e| -e.duration().as_secs_f64(), |d| d.as_secs_f64())
+    };
+    let shutdown = secs(guest_end, vm.1).max(0.0);
+    let in_vm = secs(vm.0, vm.1);
+    let tests = guest_secs.min(in_vm - shutdown).max(0.0);
+    (in_vm - shutdown - tests, tests, shutdown)
 }
 
 /// The boot of `kernel` that runs the guest command `exec`, as every VM-booting command makes it.
@@ -369,12 +393,16 @@ fn judge(
     };
     let mut verdict = Verdict {
         kernel: kernel.name.clone(),
+        release: kernel.release.clone(),
+        compiler: kernel.compiler.clone(),
         accel: guest_accel.to_owned(),
         result: Outcome::Passed,
         reason: String::new(),
         passed: report.as_ref().map_or(0, |r| r.passed),
         failed: report.as_ref().map_or(0, |r| r.failed),
         seconds: boot.took.as_secs_f64(),
+        boot_seconds: None,
+        guest_seconds: report.as_ref().map(|r| r.seconds),
         logs: out.to_owned(),
     };
     let findings: Vec<String> = health::scan(&dmesg)

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bench_dir;
 use crate::build;
+use crate::cmd::split_vm;
 use crate::flags::{BenchArgs, VmArgs};
 use crate::kernel::Kernel;
 use crate::verdict::{Outcome, EXIT_INFRA_FAILED};
@@ -71,24 +72,6 @@ impl LabPhases {
         }
         out
     }
-}
-
-/// Splits the VM's time into boot, guest work and shutdown. The guest's end is the host's mtime of
-/// the `guest.json` it wrote last (the 9p server stamps it with the host's clock), its start that
-/// end minus the guest's own monotonic duration: no trust in the guest's wall clock needed.
-pub(super) fn split_vm(
-    vm: (SystemTime, SystemTime),
-    guest_end: SystemTime,
-    guest_secs: f64,
-) -> (f64, f64, f64) {
-    let secs = |a: SystemTime, b: SystemTime| {
-        b.duration_since(a)
-            .map_or_else(|e| -e.duration().as_secs_f64(), |d| d.as_secs_f64())
-    };
-    let shutdown = secs(guest_end, vm.1).max(0.0);
-    let in_vm = secs(vm.0, vm.1);
-    let tests = guest_secs.min(in_vm - shutdown).max(0.0);
-    (in_vm - shutdown - tests, tests, shutdown)
 }
 
 pub(super) fn lab(args: &BenchArgs) -> Result<u8> {
