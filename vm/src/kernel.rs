@@ -365,7 +365,20 @@ pub fn resolve_debian(
     refresh: bool,
 ) -> Result<Kernel> {
     let name = flavoured_name(line.name, flavour);
-    let current = cached(line, flavour)?;
+    let mut current = cached(line, flavour)?;
+    // Two lab runs that need the same line take turns: one downloads, the other then finds it.
+    let _lock = if current.is_none() || refresh {
+        let dir = line_cache(&name)?;
+        fs::create_dir_all(&dir)?;
+        let lock = project::lock_file(
+            &dir.join("lab.lock"),
+            &format!("==> [{name}] waiting for another lab run that is downloading this kernel"),
+        )?;
+        current = cached(line, flavour)?;
+        Some(lock)
+    } else {
+        None
+    };
     let cached = match current {
         Some(c) if !refresh => c,
         current => {

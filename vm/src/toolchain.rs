@@ -57,6 +57,12 @@ pub fn ensure(sh: &Shell, suite: &str, cc: &str, kernel_files: &Path) -> Result<
     let package = compiler_package(cc)?;
     let dir = dir_for(suite, &package)?;
     let record = dir.join("toolchain.json");
+    fs::create_dir_all(&dir)?;
+    // Two lab runs that need the same root take turns: one makes it, the other then finds it.
+    let _lock = crate::project::lock_file(
+        &dir.join("lab.lock"),
+        &format!("==> waiting for another lab run that is making the {suite} toolchain root"),
+    )?;
     if let Ok(text) = fs::read_to_string(&record) {
         let root: Root = serde_json::from_str(&text).with_context(|| {
             format!(
