@@ -101,7 +101,18 @@ pub fn cached() -> Result<Option<(PathBuf, Built)>> {
 pub fn resolve(sh: &Shell) -> Result<Kernel> {
     let (dir, built) = match cached()? {
         Some(found) => found,
-        None => build(sh)?,
+        None => {
+            // Two lab runs that need the debug kernel take turns: one builds, the other finds it.
+            fs::create_dir_all(cache_root()?)?;
+            let _lock = project::lock_file(
+                &cache_root()?.join("lab.lock"),
+                &format!("==> [{NAME}] waiting for another lab run that is building this kernel"),
+            )?;
+            match cached()? {
+                Some(found) => found,
+                None => build(sh)?,
+            }
+        }
     };
     let tree = dir.join("build");
     Ok(Kernel {
@@ -201,17 +212,38 @@ fn build(sh: &Shell) -> Result<(PathBuf, Built)> {
         "==> [{NAME}] built {} in {:.0} s ({objects} files compiled)",
         built.release, built.build_seconds
     );
-    // Older builds (another source version or fragment) are a few GB each: keep only this one.
-    for old in fs::read_dir(cache_root()?)?.flatten() {
-        if old.path() != dir {
-            eprintln!(
-                "==> [{NAME}] removing the older build {}",
-                old.path().display()
-            );
-            fs::remove_dir_all(old.path()).ok();
+    remove_older_builds(&dir)?;
+    Ok((dir, built))
+}
+
+/// Builds are a few GB each: keep `current` and the newest other finished build (a checkout of
+/// another commit, such as CI of an older branch, need not rebuild), remove the rest. Runs under
+/// the build lock, so no other run is building meanwhile.
+fn remove_older_builds(current: &Path) -> Result<()> {
+    let finished = |p: &Path| {
+        fs::metadata(p.join("built.json"))
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    let mut others: Vec<(Option<std::time::SystemTime>, PathBuf)> = fs::read_dir(cache_root()?)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && p != current)
+        .map(|p| (finished(&p), p))
+        .collect();
+    // Newest finished first; unfinished ones (None) last.
+    others.sort_by_key(|o| std::cmp::Reverse(o.0));
+    let keep = others
+        .first()
+        .filter(|(t, _)| t.is_some())
+        .map(|(_, p)| p.clone());
+    for (_, old) in others {
+        if Some(&old) != keep.as_ref() {
+            eprintln!("==> [{NAME}] removing the older build {}", old.display());
+            fs::remove_dir_all(&old).ok();
         }
     }
-    Ok((dir, built))
+    Ok(())
 }
 
 /// The `CONFIG_X=v` and `# CONFIG_X is not set` lines of the fragments that `.config` lacks.
