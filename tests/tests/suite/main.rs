@@ -19,4 +19,5 @@ mod monitor;
 mod netns;
 mod privileges;
 mod stats;
+mod tour;
 mod ynl;
