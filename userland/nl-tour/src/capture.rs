@@ -272,18 +272,48 @@ pub fn capture(bin_dir: &Path, clients: &[&str]) -> Result<Capture> {
         }
         Ok(())
     })();
-    // tcpdump writes what it holds and exits on SIGINT.
+    // On SIGINT tcpdump stops at once, dropping what it has not read yet: first make sure it wrote
+    // everything, by a request of our own after the steps that it must have written last.
+    let flushed = result.is_ok().then(|| wait_flushed(&file));
     // SAFETY: a signal to our own child.
     unsafe { libc::kill(dump.id() as i32, libc::SIGINT) };
     let status = dump.wait()?;
     drop(nlmon);
     result?;
+    flushed.unwrap_or(Ok(()))?;
     if !status.success() {
         bail!("tcpdump failed ({status})");
     }
     let capture = read(&file, runs);
     std::fs::remove_file(&file).ok();
     capture
+}
+
+/// Sends nlctrl a request of our own and waits until tcpdump wrote it to `file`: the capture is
+/// in order, so everything before it is written too.
+fn wait_flushed(file: &Path) -> Result<()> {
+    let sock = nl_codec::Sock::open(nl_codec::NETLINK_GENERIC).context("cannot open a netlink socket")?;
+    nl_codec::resolve(&sock, nl_codec::uapi::GNL_FOOBAR_XMPL_FAMILY_NAME)
+        .context("cannot ask nlctrl for the family")?;
+    let written = || -> Option<bool> {
+        let mut reader = PcapReader::new(std::fs::File::open(file).ok()?).ok()?;
+        while let Some(Ok(p)) = reader.next_packet() {
+            let data = p.data.get(NETLINK_SLL_LEN..)?;
+            let sentinel = nl_codec::u32_at(data, 8) == Some(nl_codec::RESOLVE_SEQ)
+                && u16::from_ne_bytes([data[4], data[5]]) == nl_codec::GENL_ID_CTRL;
+            if sentinel {
+                return Some(true);
+            }
+        }
+        Some(false)
+    };
+    for _ in 0..200 {
+        if written() == Some(true) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("tcpdump did not write the capture within 10 s")
 }
 
 /// Reads tcpdump's file, decodes each packet and keeps those of the steps.
