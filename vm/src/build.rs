@@ -145,6 +145,8 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+use lab_facts::NELI_EXAMPLE;
+
 /// The Rust clients, by binary name.
 const RUST_CLIENTS: &[&str] = &["gnl-rust", "nl-rust"];
 
@@ -178,6 +180,17 @@ pub fn clients(sh: &Shell) -> Result<PathBuf> {
     cmd!(sh, "cargo build --release --quiet --package nl-tour --bin {TOUR}")
         .run()
         .context("the tour does not build (see the errors above)")?;
+    cmd!(
+        sh,
+        "cargo build --release --quiet --package gnl-rust --example {NELI_EXAMPLE}"
+    )
+    .run()
+    .context("the neli example does not build (see the errors above)")?;
+    let example = project::root()
+        .join("target/release/examples")
+        .join(NELI_EXAMPLE);
+    fs::copy(&example, bin.join(NELI_EXAMPLE))
+        .with_context(|| format!("cannot copy {}", example.display()))?;
     for client in RUST_CLIENTS.iter().chain([&FUZZER, &TOUR]) {
         let built = project::root().join("target/release").join(client);
         fs::copy(&built, bin.join(client))

@@ -14,6 +14,7 @@ mod classic;
 mod dump;
 mod echo;
 mod errors;
+mod examples;
 mod lifecycle;
 mod monitor;
 mod netns;
