@@ -111,8 +111,11 @@ static int resolve(int fd, char *buf)
 	const struct nlattr *id;
 
 	put_string(nlh, CTRL_ATTR_FAMILY_NAME, GNL_FOOBAR_XMPL_FAMILY_NAME);
-	if (transact(fd, buf) < 0)
+	if (transact(fd, buf) < 0) {
+		fprintf(stderr, "cannot resolve %s (is the module loaded?)\n",
+			GNL_FOOBAR_XMPL_FAMILY_NAME);
 		return -1;
+	}
 	if (nlh->nlmsg_type != GENL_ID_CTRL ||
 	    nlh->nlmsg_len < NLMSG_LENGTH(GENL_HDRLEN)) {
 		fprintf(stderr, "nlctrl sent something else\n");

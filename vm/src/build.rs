@@ -4,6 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use lab_facts::NELI_EXAMPLE;
 use xshell::{cmd, Shell};
 
 use crate::kernel::{self, Kernel};
@@ -144,8 +145,6 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     }
     Ok(())
 }
-
-use lab_facts::NELI_EXAMPLE;
 
 /// The Rust clients, by binary name.
 const RUST_CLIENTS: &[&str] = &["gnl-rust", "nl-rust"];

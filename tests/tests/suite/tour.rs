@@ -109,16 +109,25 @@ fn tutorial_examples_are_a_real_capture() {
     );
 }
 
+/// The README's diagram, drawn by `gnl-tour --svg` from the first echo request it captures.
+const DIAGRAM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/genl-message.svg");
+
 /// `--json` says the same as the text: one object per message, each naming its step and part,
-/// with every byte of the message; and the pcap holds every datagram shown.
+/// with every byte of the message; the pcap holds every datagram shown; and the diagram drawn
+/// from this capture's echo request is `docs/genl-message.svg`, but for the numbers assigned at
+/// run time.
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
-fn tour_json_and_pcap_hold_every_message() {
+fn tour_json_pcap_and_diagram() {
     let _lock = serial();
     ensure_loaded();
     let pcap = std::env::temp_dir().join("tour-test.pcap");
+    let svg = std::env::temp_dir().join("tour-test.svg");
     let mut tour = Command::new(lab().client("gnl-tour"));
-    tour.args(["--json", "--client", DEFAULT_CLIENT, "--pcap"]).arg(&pcap);
+    tour.args(["--json", "--client", DEFAULT_CLIENT, "--pcap"])
+        .arg(&pcap)
+        .arg("--svg")
+        .arg(&svg);
     let out = run_command(tour);
     assert_eq!(out.code, Some(0), "gnl-tour failed: {}", out.stderr);
     let messages: Vec<serde_json::Value> = out
@@ -159,4 +168,15 @@ fn tour_json_and_pcap_hold_every_message() {
     }
     assert_eq!(count, packets, "the pcap holds exactly the datagrams shown");
     std::fs::remove_file(Path::new(&pcap)).ok();
+
+    let drawn = std::fs::read_to_string(&svg).expect("gnl-tour drew the diagram");
+    let committed = std::fs::read_to_string(DIAGRAM).unwrap_or_default();
+    assert!(
+        nl_tour::svg::normalize(&committed) == nl_tour::svg::normalize(&drawn),
+        "docs/genl-message.svg is not what gnl-tour draws from this capture's echo request:\n{}\n\
+         Run `cargo lab tour --kernel {}` and copy target/lab/{1}/genl-message.svg to docs/.",
+        diff(&committed, &drawn),
+        lab().kernel
+    );
+    std::fs::remove_file(Path::new(&svg)).ok();
 }

@@ -31,6 +31,8 @@ pub fn run(args: &TourArgs) -> Result<u8> {
             prep.bin_dir.join(build::TOUR).display().to_string(),
             "--pcap".to_owned(),
             pcap.display().to_string(),
+            "--svg".to_owned(),
+            svg.display().to_string(),
         ];
         if args.json {
             mode.push("--json".to_owned());
