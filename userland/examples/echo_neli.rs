@@ -33,7 +33,9 @@ fn explain<T: Debug, P: Debug>(err: RouterError<T, P>) -> String {
 }
 
 fn echo() -> Result<(), Box<dyn Error>> {
-    let msg = std::env::args().nth(1).unwrap_or_else(|| "hello".to_owned());
+    let msg = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "hello".to_owned());
     if msg.len() > nl_codec::uapi::GNL_FOOBAR_XMPL_MSG_MAX_LEN as usize {
         return Err("the message is too long".into());
     }
@@ -42,7 +44,10 @@ fn echo() -> Result<(), Box<dyn Error>> {
     let (router, _) = NlRouter::connect(NlFamily::Generic, None, Groups::empty())?;
     // CTRL_CMD_GETFAMILY to nlctrl: the family's id, the message type of its requests.
     let family = router.resolve_genl_family(FAMILY_NAME).map_err(|e| {
-        format!("cannot resolve {FAMILY_NAME} (is the module loaded?): {}", explain(e))
+        format!(
+            "cannot resolve {FAMILY_NAME} (is the module loaded?): {}",
+            explain(e)
+        )
     })?;
 
     // One attribute: GNL_FOOBAR_XMPL_A_MSG, a NUL-terminated string.

@@ -46,16 +46,28 @@ fn common_prefix(names: &[(String, i64)]) -> String {
     let first = names.first().map_or("", |(n, _)| n.as_str());
     let mut len = first.len();
     for (name, _) in names {
-        len = len.min(first.bytes().zip(name.bytes()).take_while(|(a, b)| a == b).count());
+        len = len.min(
+            first
+                .bytes()
+                .zip(name.bytes())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
     }
-    first[..len].rfind('_').map_or(String::new(), |i| first[..=i].to_owned())
+    first[..len]
+        .rfind('_')
+        .map_or(String::new(), |i| first[..=i].to_owned())
 }
 
 /// The name table of one enum: `(value, name)` for each value, its first name only (a value
 /// named twice, like `..._CMD_ECHO` and `..._CMD_ECHO_NTF`, decodes to the first).
 fn name_table(members: &[(String, i64)], out: &mut String) {
     let prefix = common_prefix(members);
-    let ty = if prefix.contains("_CMD_") { "u8" } else { "u16" };
+    let ty = if prefix.contains("_CMD_") {
+        "u8"
+    } else {
+        "u16"
+    };
     writeln!(out, "/// The members of the `{prefix}*` enum by value.").unwrap();
     writeln!(out, "pub const {prefix}NAMES: &[({ty}, &str)] = &[").unwrap();
     let mut seen = Vec::new();
@@ -124,13 +136,23 @@ const SPEC: &str = "../../kmod/gnl_foobar_xmpl.yaml";
 /// `GNL_FOOBAR_XMPL_A_TYPES`: each attribute's YNL type (`string`, `u32`, ...) by its C name,
 /// from the spec's attribute set (name-prefix plus name, upper case, `-` as `_`).
 fn attribute_types(spec: &str, out: &mut String) {
-    let docs = yaml_rust2::YamlLoader::load_from_str(spec).unwrap_or_else(|e| panic!("{SPEC}: {e}"));
+    let docs =
+        yaml_rust2::YamlLoader::load_from_str(spec).unwrap_or_else(|e| panic!("{SPEC}: {e}"));
     let set = &docs[0]["attribute-sets"][0];
-    let prefix = set["name-prefix"].as_str().expect("the attribute set's name-prefix");
+    let prefix = set["name-prefix"]
+        .as_str()
+        .expect("the attribute set's name-prefix");
     let c_name = |name: &str| format!("{prefix}{name}").to_uppercase().replace('-', "_");
-    writeln!(out, "/// The family's attributes' YNL types, by C name (from `kmod/gnl_foobar_xmpl.yaml`).").unwrap();
+    writeln!(
+        out,
+        "/// The family's attributes' YNL types, by C name (from `kmod/gnl_foobar_xmpl.yaml`)."
+    )
+    .unwrap();
     writeln!(out, "pub const {}TYPES: &[(&str, &str)] = &[", c_name("")).unwrap();
-    for attr in set["attributes"].as_vec().expect("the attribute set's attributes") {
+    for attr in set["attributes"]
+        .as_vec()
+        .expect("the attribute set's attributes")
+    {
         let name = attr["name"].as_str().expect("an attribute's name");
         let ty = attr["type"].as_str().expect("an attribute's type");
         writeln!(out, "    (\"{}\", \"{ty}\"),", c_name(name)).unwrap();

@@ -176,9 +176,12 @@ pub fn clients(sh: &Shell) -> Result<PathBuf> {
     )
     .run()
     .context("the fuzzer does not build (see the errors above)")?;
-    cmd!(sh, "cargo build --release --quiet --package nl-tour --bin {TOUR}")
-        .run()
-        .context("the tour does not build (see the errors above)")?;
+    cmd!(
+        sh,
+        "cargo build --release --quiet --package nl-tour --bin {TOUR}"
+    )
+    .run()
+    .context("the tour does not build (see the errors above)")?;
     cmd!(
         sh,
         "cargo build --release --quiet --package gnl-rust --example {NELI_EXAMPLE}"

@@ -1,14 +1,17 @@
 //! `examples`: the first reads (`userland/examples/`), one echo each on raw sockets, libnl and
 //! neli, built by the lab and run here: each gets its string back.
 
-use genl_lab_tests::{ensure_loaded, run_client, serial, snapshot, User};
+use genl_lab_tests::{ensure_loaded, run_client, serial, shell_words, snapshot, User};
 
 use lab_facts::ECHO_EXAMPLES as EXAMPLES;
 
 fn run_all(args: &[&str]) -> String {
     let mut out = String::new();
     for example in EXAMPLES {
-        out.push_str(&format!("$ {example} {}\n", args.join(" ")));
+        let line: Vec<&str> = std::iter::once(example)
+            .chain(args.iter().copied())
+            .collect();
+        out.push_str(&format!("$ {}\n", shell_words(&line)));
         out.push_str(&run_client(example, args, User::Root).render());
     }
     out

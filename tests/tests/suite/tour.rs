@@ -137,9 +137,15 @@ fn tour_json_pcap_and_diagram() {
         .collect();
     let steps: Vec<&str> = messages.iter().filter_map(|m| m["step"].as_str()).collect();
     for step in ["echo", "dump", "error", "admin", "event"] {
-        assert!(steps.contains(&step), "no message of step {step} in {steps:?}");
+        assert!(
+            steps.contains(&step),
+            "no message of step {step} in {steps:?}"
+        );
     }
-    let summaries: Vec<&str> = messages.iter().filter_map(|m| m["summary"].as_str()).collect();
+    let summaries: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| m["summary"].as_str())
+        .collect();
     for expected in [
         "CTRL_CMD_GETFAMILY request",
         "CTRL_CMD_NEWFAMILY reply",
@@ -151,13 +157,24 @@ fn tour_json_pcap_and_diagram() {
         "NLMSG_ERROR -1: EPERM",
         "GNL_FOOBAR_XMPL_CMD_ECHO event",
     ] {
-        assert!(summaries.contains(&expected), "no {expected:?} in {summaries:#?}");
+        assert!(
+            summaries.contains(&expected),
+            "no {expected:?} in {summaries:#?}"
+        );
     }
     for m in &messages {
         let hex = m["bytes"].as_str().unwrap();
-        assert_eq!(hex.split(' ').count() as u64, m["len"].as_u64().unwrap(), "{m}");
+        assert_eq!(
+            hex.split(' ').count() as u64,
+            m["len"].as_u64().unwrap(),
+            "{m}"
+        );
     }
-    let packets = messages.iter().filter_map(|m| m["packet"].as_u64()).max().unwrap();
+    let packets = messages
+        .iter()
+        .filter_map(|m| m["packet"].as_u64())
+        .max()
+        .unwrap();
     let file = std::fs::File::open(&pcap).expect("gnl-tour wrote the pcap");
     let mut reader = pcap_file::pcap::PcapReader::new(file).expect("a pcap file");
     assert_eq!(reader.header().datalink, pcap_file::DataLink::NETLINK);

@@ -178,7 +178,9 @@ fn shown(words: &[&str]) -> String {
     words
         .iter()
         .map(|w| {
-            if w.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=".contains(&b)) {
+            if w.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./=".contains(&b))
+            {
                 (*w).to_owned()
             } else {
                 format!("'{w}'")
@@ -221,7 +223,13 @@ fn step(bin_dir: &Path, client: &str, step: Step) -> Result<(Vec<String>, String
             shown(&words)
         ));
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", &path_str]);
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            &path_str,
+        ]);
         c
     } else {
         commands.push(shown(&words));
@@ -292,7 +300,8 @@ pub fn capture(bin_dir: &Path, clients: &[&str]) -> Result<Capture> {
 /// Sends nlctrl a request of our own and waits until tcpdump wrote it to `file`: the capture is
 /// in order, so everything before it is written too.
 fn wait_flushed(file: &Path) -> Result<()> {
-    let sock = nl_codec::Sock::open(nl_codec::NETLINK_GENERIC).context("cannot open a netlink socket")?;
+    let sock =
+        nl_codec::Sock::open(nl_codec::NETLINK_GENERIC).context("cannot open a netlink socket")?;
     nl_codec::resolve(&sock, nl_codec::uapi::GNL_FOOBAR_XMPL_FAMILY_NAME)
         .context("cannot ask nlctrl for the family")?;
     let written = || -> Option<bool> {
@@ -318,12 +327,17 @@ fn wait_flushed(file: &Path) -> Result<()> {
 
 /// Reads tcpdump's file, decodes each packet and keeps those of the steps.
 fn read(file: &PathBuf, mut runs: Vec<Run>) -> Result<Capture> {
-    let reader = std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let reader =
+        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let mut reader = PcapReader::new(reader).context("tcpdump's file is no pcap")?;
     let header = reader.header();
     let mut all = Vec::new();
     while let Some(packet) = reader.next_packet() {
-        all.push(packet.context("a damaged packet in tcpdump's file")?.into_owned());
+        all.push(
+            packet
+                .context("a damaged packet in tcpdump's file")?
+                .into_owned(),
+        );
     }
     let netlink = |p: &PcapPacket| -> Option<Vec<u8>> {
         let data = p.data.get(NETLINK_SLL_LEN..)?;

@@ -123,7 +123,12 @@ fn hdr_fields(data: &[u8], at: usize, ty_text: String, flags_text: String) -> Ve
         Field::leaf(at + 4..at + 6, "type", ty_text, json!(ty)),
         Field::leaf(at + 6..at + 8, "flags", flags_text, json!(flags)),
         Field::leaf(at + 8..at + 12, "seq", format!("seq {seq}"), json!(seq)),
-        Field::leaf(at + 12..at + 16, "port", format!("port {port}"), json!(port)),
+        Field::leaf(
+            at + 12..at + 16,
+            "port",
+            format!("port {port}"),
+            json!(port),
+        ),
     ]
 }
 
@@ -340,18 +345,18 @@ fn attributes(data: &[u8], mut at: usize, end: usize, set: Set) -> Vec<Field> {
         at = padded;
     }
     if at < end {
-        out.push(Field::leaf(at..end, "trailing", "trailing bytes".into(), Value::Null));
+        out.push(Field::leaf(
+            at..end,
+            "trailing",
+            "trailing bytes".into(),
+            Value::Null,
+        ));
     }
     out
 }
 
 /// The payload of an attribute as fields, and its value for tools.
-fn payload_fields(
-    data: &[u8],
-    at: Range<usize>,
-    kind: Kind,
-    varies: &str,
-) -> (Vec<Field>, Value) {
+fn payload_fields(data: &[u8], at: Range<usize>, kind: Kind, varies: &str) -> (Vec<Field>, Value) {
     let bytes = &data[at.clone()];
     let num = |n: u64, value: Value| {
         let text = if varies.is_empty() {
@@ -359,13 +364,20 @@ fn payload_fields(
         } else {
             format!("{varies} {n}")
         };
-        (vec![Field::leaf(at.clone(), "value", text, value.clone())], value)
+        (
+            vec![Field::leaf(at.clone(), "value", text, value.clone())],
+            value,
+        )
     };
     match kind {
         Kind::Str => {
             let s = nl_codec::cstr(bytes);
             let value = json!(s);
-            let nul = if bytes.last() == Some(&0) { ", NUL-terminated" } else { "" };
+            let nul = if bytes.last() == Some(&0) {
+                ", NUL-terminated"
+            } else {
+                ""
+            };
             let text = format!("\"{s}\"{nul}");
             (vec![Field::leaf(at, "value", text, value.clone())], value)
         }
@@ -393,9 +405,15 @@ fn payload_fields(
             let mut p = at.start;
             while at.end - p >= nl_codec::NLA_HDRLEN {
                 let len = u16::from_ne_bytes([data[p], data[p + 1]]) as usize;
-                let index = u16::from_ne_bytes([data[p + 2], data[p + 3]]) & nl_codec::NLA_TYPE_MASK;
+                let index =
+                    u16::from_ne_bytes([data[p + 2], data[p + 3]]) & nl_codec::NLA_TYPE_MASK;
                 if len < nl_codec::NLA_HDRLEN || p + len > at.end {
-                    entries.push(Field::leaf(p..at.end, "malformed", "malformed entry".into(), Value::Null));
+                    entries.push(Field::leaf(
+                        p..at.end,
+                        "malformed",
+                        "malformed entry".into(),
+                        Value::Null,
+                    ));
                     break;
                 }
                 let mut entry = Field::leaf(
@@ -407,7 +425,12 @@ fn payload_fields(
                 entry.children = attributes(data, p + nl_codec::NLA_HDRLEN, p + len, set);
                 let padded = (p + nl_codec::align4(len)).min(at.end);
                 if padded > p + len {
-                    entry.children.push(Field::leaf(p + len..padded, "padding", "padding".into(), Value::Null));
+                    entry.children.push(Field::leaf(
+                        p + len..padded,
+                        "padding",
+                        "padding".into(),
+                        Value::Null,
+                    ));
                 }
                 entries.push(entry);
                 p = padded;
@@ -416,7 +439,15 @@ fn payload_fields(
         }
         _ => {
             let value = json!(hex(bytes));
-            (vec![Field::leaf(at, "value", format!("{} bytes", bytes.len()), value.clone())], value)
+            (
+                vec![Field::leaf(
+                    at,
+                    "value",
+                    format!("{} bytes", bytes.len()),
+                    value.clone(),
+                )],
+                value,
+            )
         }
     }
 }
@@ -513,8 +544,18 @@ fn message(data: &[u8], at: Range<usize>, known: Known) -> Message {
             fields.push(Field::group(
                 "genlmsghdr",
                 vec![
-                    Field::leaf(g..g + 1, "cmd", format!("cmd {cmd_name} ({cmd})"), json!(cmd)),
-                    Field::leaf(g + 1..g + 2, "version", format!("version {version}"), json!(version)),
+                    Field::leaf(
+                        g..g + 1,
+                        "cmd",
+                        format!("cmd {cmd_name} ({cmd})"),
+                        json!(cmd),
+                    ),
+                    Field::leaf(
+                        g + 1..g + 2,
+                        "version",
+                        format!("version {version}"),
+                        json!(version),
+                    ),
                     Field::leaf(g + 2..g + 4, "reserved", "reserved".into(), json!(0)),
                 ],
             ));
@@ -544,7 +585,12 @@ fn message(data: &[u8], at: Range<usize>, known: Known) -> Message {
         _ => {
             msg.summary = format!("message of type {ty}");
             if !body.is_empty() {
-                fields.push(Field::leaf(body.clone(), "payload", "payload".into(), json!(hex(&data[body]))));
+                fields.push(Field::leaf(
+                    body.clone(),
+                    "payload",
+                    "payload".into(),
+                    json!(hex(&data[body])),
+                ));
             }
         }
     }
@@ -573,7 +619,12 @@ fn error_fields(
     } else {
         format!("error {code} (-{})", errno_name(-code))
     };
-    out.push(Field::leaf(body.start..body.start + 4, "error", text, json!(code)));
+    out.push(Field::leaf(
+        body.start..body.start + 4,
+        "error",
+        text,
+        json!(code),
+    ));
     let req = body.start + 4;
     if body.end < req + nl_codec::HDRLEN {
         return (summary, out, None);
@@ -583,7 +634,12 @@ fn error_fields(
     let req_len = nl_codec::u32_at(data, req).unwrap_or(0) as usize;
     out.push(Field::group(
         "the request's nlmsghdr",
-        hdr_fields(data, req, type_text(req_ty, known), flags_text(req_flags, req_ty)),
+        hdr_fields(
+            data,
+            req,
+            type_text(req_ty, known),
+            flags_text(req_flags, req_ty),
+        ),
     ));
     let mut tlv_start = req + nl_codec::HDRLEN;
     if flags & nl_codec::F_CAPPED == 0 && req_len > nl_codec::HDRLEN {
@@ -653,14 +709,20 @@ mod tests {
             0x1b,
             nl_codec::F_REQUEST | nl_codec::F_ACK,
             7,
-            &genl(uapi::GNL_FOOBAR_XMPL_CMD_ECHO, &[attr(uapi::GNL_FOOBAR_XMPL_A_MSG, b"hi\0")]),
+            &genl(
+                uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+                &[attr(uapi::GNL_FOOBAR_XMPL_A_MSG, b"hi\0")],
+            ),
         );
         let msgs = datagram(&bytes, known);
         assert_eq!(msgs.len(), 1);
         assert_eq!(msgs[0].summary, "GNL_FOOBAR_XMPL_CMD_ECHO request");
         let mut lines = Vec::new();
         texts(&msgs[0].fields, 0, &mut lines);
-        assert!(lines.contains(&"  type gnl_foobar_xmpl, family id 27".to_owned()), "{lines:#?}");
+        assert!(
+            lines.contains(&"  type gnl_foobar_xmpl, family id 27".to_owned()),
+            "{lines:#?}"
+        );
         assert!(lines.contains(&"  flags REQUEST|ACK".to_owned()));
         assert!(lines.contains(&"  GNL_FOOBAR_XMPL_A_MSG (len 7, type 1)".to_owned()));
         assert!(lines.contains(&"    \"hi\", NUL-terminated".to_owned()));
@@ -680,7 +742,10 @@ mod tests {
         assert_eq!(msg.answers, Some(0x1b));
         let mut lines = Vec::new();
         texts(&msg.fields, 0, &mut lines);
-        assert!(lines.contains(&"  flags CAPPED|ACK_TLVS".to_owned()), "{lines:#?}");
+        assert!(
+            lines.contains(&"  flags CAPPED|ACK_TLVS".to_owned()),
+            "{lines:#?}"
+        );
         assert!(lines.contains(&"  NLMSGERR_ATTR_MSG (len 9, type 1)".to_owned()));
         assert!(lines.contains(&"    \"nope\", NUL-terminated".to_owned()));
     }

@@ -13,7 +13,10 @@ use capture::{Capture, Datagram, Run};
 
 /// The part of a step a datagram belongs to: family resolution (nlctrl), or the step itself.
 pub fn part(run: &Run, datagram: &Datagram) -> &'static str {
-    let nlctrl = datagram.messages.iter().any(|m| m.ty == nl_codec::GENL_ID_CTRL)
+    let nlctrl = datagram
+        .messages
+        .iter()
+        .any(|m| m.ty == nl_codec::GENL_ID_CTRL)
         || datagram
             .messages
             .iter()
@@ -81,7 +84,12 @@ pub fn json(capture: &Capture) -> String {
                 v["client"] = run.client.clone().into();
                 v["step"] = run.step.name.into();
                 v["part"] = part(run, d).into();
-                v["direction"] = if msg.is_request() { "to kernel" } else { "from kernel" }.into();
+                v["direction"] = if msg.is_request() {
+                    "to kernel"
+                } else {
+                    "from kernel"
+                }
+                .into();
                 v["packet"] = (d.packet + 1).into();
                 v["message"] = (i + 1).into();
                 writeln!(out, "{v}").unwrap();

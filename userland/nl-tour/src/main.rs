@@ -40,7 +40,11 @@ fn main() -> Result<()> {
     };
     let clients: Vec<&str> = if args.clients.is_empty() {
         // gnl-raw first: it builds every byte by hand, the tutorial follows it.
-        vec![lab_facts::GNL_RAW, lab_facts::GNL_LIBNL, lab_facts::GNL_RUST]
+        vec![
+            lab_facts::GNL_RAW,
+            lab_facts::GNL_LIBNL,
+            lab_facts::GNL_RUST,
+        ]
     } else {
         args.clients.iter().map(String::as_str).collect()
     };

@@ -29,7 +29,10 @@ fn field(out: &mut String, data: &[u8], f: &Field, depth: usize) {
     // A text too long for its line goes on over the next ones.
     let width = WIDTH - (4 + HEX_WIDTH + 2 + 2 * depth);
     let chars: Vec<char> = f.text_or_name().chars().collect();
-    let text: Vec<String> = chars.chunks(width.max(8)).map(|c| c.iter().collect()).collect();
+    let text: Vec<String> = chars
+        .chunks(width.max(8))
+        .map(|c| c.iter().collect())
+        .collect();
     for i in 0..hex.len().max(text.len()).max(1) {
         let h = hex.get(i).map_or("", String::as_str);
         let t = text.get(i).map_or("", String::as_str);
@@ -64,7 +67,10 @@ pub fn heading(data: &[u8], msgs: &[Message]) -> String {
     if first.is_request() {
         format!("--> to the kernel, {} bytes{count}", data.len())
     } else if first.summary.ends_with(" event") {
-        format!("<-- from the kernel to a group member, {} bytes{count}", data.len())
+        format!(
+            "<-- from the kernel to a group member, {} bytes{count}",
+            data.len()
+        )
     } else {
         format!(
             "<-- from the kernel to port {}, {} bytes{count}",
@@ -79,7 +85,14 @@ pub fn datagram(out: &mut String, data: &[u8], msgs: &[Message]) {
     writeln!(out, "{}", heading(data, msgs)).unwrap();
     for (i, msg) in msgs.iter().enumerate() {
         if msgs.len() > 1 {
-            writeln!(out, "  message {} of {}: {}", i + 1, msgs.len(), msg.summary).unwrap();
+            writeln!(
+                out,
+                "  message {} of {}: {}",
+                i + 1,
+                msgs.len(),
+                msg.summary
+            )
+            .unwrap();
         }
         for f in &msg.fields {
             field(out, data, f, 0);
@@ -102,7 +115,10 @@ mod tests {
             1,
             &genl(
                 uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
-                &[attr(uapi::GNL_FOOBAR_XMPL_A_MSG, format!("{msg}\0").as_bytes())],
+                &[attr(
+                    uapi::GNL_FOOBAR_XMPL_A_MSG,
+                    format!("{msg}\0").as_bytes(),
+                )],
             ),
         );
         let msgs = decode::datagram(&bytes, Known { family: Some(0x1b) });
@@ -119,6 +135,9 @@ mod tests {
         assert_eq!(hex_bytes, bytes.len(), "{out}");
         assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
         assert!(out.starts_with("--> to the kernel, 76 bytes: GNL_FOOBAR_XMPL_CMD_ECHO request\n"));
-        assert!(out.contains("    01                         cmd GNL_FOOBAR_XMPL_CMD_ECHO (1)\n"), "{out}");
+        assert!(
+            out.contains("    01                         cmd GNL_FOOBAR_XMPL_CMD_ECHO (1)\n"),
+            "{out}"
+        );
     }
 }

@@ -105,7 +105,9 @@ pub fn draw(data: &[u8], msg: &Message) -> String {
             .count()
             .max(1)
     };
-    let heights: Vec<usize> = (0..rows).map(|r| (starting(r) * LINE + 8).max(34)).collect();
+    let heights: Vec<usize> = (0..rows)
+        .map(|r| (starting(r) * LINE + 8).max(34))
+        .collect();
     let legend_top = TOP + heights.iter().sum::<usize>() + 24;
     let height = legend_top + 5 * LINE + 16;
     let mut svg = String::new();
@@ -114,7 +116,11 @@ pub fn draw(data: &[u8], msg: &Message) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="monospace" font-size="13">"#
     )
     .unwrap();
-    writeln!(svg, r#"<rect width="{WIDTH}" height="{height}" fill="white"/>"#).unwrap();
+    writeln!(
+        svg,
+        r#"<rect width="{WIDTH}" height="{height}" fill="white"/>"#
+    )
+    .unwrap();
     writeln!(
         svg,
         r#"<text x="{LEFT}" y="26" font-size="16" font-weight="bold">{}, {} bytes, as it crossed the socket</text>"#,
@@ -232,7 +238,9 @@ pub fn normalize(svg: &str) -> String {
         };
         let text_start = at + close + 1;
         out.push_str(&rest[..text_start]);
-        let end = rest[text_start..].find('<').map_or(rest.len(), |e| text_start + e);
+        let end = rest[text_start..]
+            .find('<')
+            .map_or(rest.len(), |e| text_start + e);
         out.push('?');
         rest = &rest[end..];
     }
@@ -251,7 +259,10 @@ mod tests {
             family,
             nl_codec::F_REQUEST,
             seq,
-            &genl(uapi::GNL_FOOBAR_XMPL_CMD_ECHO, &[attr(uapi::GNL_FOOBAR_XMPL_A_MSG, b"hello\0")]),
+            &genl(
+                uapi::GNL_FOOBAR_XMPL_CMD_ECHO,
+                &[attr(uapi::GNL_FOOBAR_XMPL_A_MSG, b"hello\0")],
+            ),
         )
     }
 
@@ -259,13 +270,21 @@ mod tests {
     fn two_runs_draw_the_same_diagram_but_for_what_varies() {
         let draw_one = |family, seq| {
             let bytes = request(family, seq);
-            let msgs = decode::datagram(&bytes, Known { family: Some(family) });
+            let msgs = decode::datagram(
+                &bytes,
+                Known {
+                    family: Some(family),
+                },
+            );
             draw(&bytes, &msgs[0])
         };
         let (a, b) = (draw_one(0x20, 2), draw_one(0x1b, 7));
         assert_ne!(a, b);
         assert_eq!(normalize(&a), normalize(&b));
-        assert!(a.contains(">68<") && a.contains("GNL_FOOBAR_XMPL_A_MSG"), "{a}");
+        assert!(
+            a.contains(">68<") && a.contains("GNL_FOOBAR_XMPL_A_MSG"),
+            "{a}"
+        );
         // Something that does not vary still shows: another message differs.
         let bytes = message(0x20, nl_codec::F_REQUEST, 2, &genl(2, &[]));
         let msgs = decode::datagram(&bytes, Known { family: Some(0x20) });
