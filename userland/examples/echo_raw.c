@@ -19,10 +19,6 @@
 
 #define BUF_SIZE	8192
 
-/* Where the attributes of a generic netlink message start, and end. */
-#define GENL_ATTRS(nlh)	((struct nlattr *)((char *)NLMSG_DATA(nlh) + GENL_HDRLEN))
-#define GENL_ATTRS_END(nlh) ((char *)(nlh) + (nlh)->nlmsg_len)
-
 /* Starts a request: nlmsghdr, then genlmsghdr. */
 static struct nlmsghdr *put_header(char *buf, __u16 type, __u8 cmd, __u8 version)
 {
@@ -55,8 +51,10 @@ static void put_string(struct nlmsghdr *nlh, __u16 type, const char *s)
 /* The payload of attribute `type`, or NULL; each length is checked before use. */
 static const struct nlattr *find_attr(const struct nlmsghdr *nlh, __u16 type)
 {
-	const struct nlattr *nla = GENL_ATTRS(nlh);
-	const char *end = GENL_ATTRS_END(nlh);
+	/* The attributes follow the two headers, up to the message's end. */
+	const char *start = (const char *)NLMSG_DATA(nlh) + GENL_HDRLEN;
+	const struct nlattr *nla = (const struct nlattr *)start;
+	const char *end = (const char *)nlh + nlh->nlmsg_len;
 
 	while ((const char *)nla + NLA_HDRLEN <= end &&
 	       nla->nla_len >= NLA_HDRLEN &&
@@ -112,7 +110,7 @@ static int resolve(int fd, char *buf)
 
 	put_string(nlh, CTRL_ATTR_FAMILY_NAME, GNL_FOOBAR_XMPL_FAMILY_NAME);
 	if (transact(fd, buf) < 0) {
-		fprintf(stderr, "cannot resolve %s (is the module loaded?)\n",
+		fprintf(stderr, "no family %s (is the module loaded?)\n",
 			GNL_FOOBAR_XMPL_FAMILY_NAME);
 		return -1;
 	}
