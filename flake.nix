@@ -186,6 +186,7 @@
               pkgs.gnumake
               pkgs.pahole
               pkgs.strace
+              pkgs.tcpdump
               pkgs.python3
               pkgs.shellcheck
               pkgs.actionlint

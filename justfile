@@ -16,6 +16,10 @@ watch *ARGS:
 demo *ARGS:
     cargo lab demo {{ARGS}}
 
+# Every message on the wire: each client's requests and the kernel's answers, byte by byte, and a pcap.
+tour *ARGS:
+    cargo lab tour {{ARGS}}
+
 # Run a command as root in a VM with the module inserted: `just exec -- gnl-raw echo hi`.
 exec *ARGS:
     cargo lab exec {{ARGS}}

@@ -27,5 +27,5 @@ pub use monitor::Monitor;
 pub use run::{run_client, run_command, run_command_with_stdin, section, Outcome, User};
 pub use scenario::{clients, crafted, exit_code_of_all, scenario, scenario_with};
 pub use snapshot::{
-    behaviour_settings, filters, insta_settings, lines_text, normalize, shell_words,
+    behaviour_settings, filters, insta_settings, lines_text, normalize, normalize_tour, shell_words,
 };

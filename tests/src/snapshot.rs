@@ -40,6 +40,18 @@ pub fn normalize(text: &str) -> String {
     text
 }
 
+/// [`normalize`] for the tour's annotated view: on a line whose field the kernel or the client
+/// picks at run time (seq, port, family id, group id), the bytes and the number become
+/// placeholders, so that a real capture compares with the tutorial's.
+pub fn normalize_tour(text: &str) -> String {
+    static VARIES: OnceLock<regex::Regex> = OnceLock::new();
+    let varies = VARIES.get_or_init(|| {
+        regex::Regex::new(r"(?m)^    [0-9a-f ]{23}(  .*?\b(?:seq|port|family id|group id) )\d+.*$")
+            .unwrap()
+    });
+    normalize(&varies.replace_all(text, "    [varies]               ${1}[N]"))
+}
+
 /// insta settings for every snapshot of the suite: the [`filters`], and the lab's paths.
 pub fn insta_settings() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();

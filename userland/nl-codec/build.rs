@@ -1,6 +1,8 @@
 //! Generates `uapi.rs` from the C UAPI headers in `userland/include/`: every `#define` of a number
 //! or a string and every enum member becomes a `pub const` of the same name, so the Rust side has
-//! no second copy of the contract to keep in step.
+//! no second copy of the contract to keep in step. Each enum also becomes a name table
+//! (`<PREFIX>NAMES`, value and name, for decoders), and the family's attributes get their YNL
+//! types from the spec the header is generated from (`kmod/gnl_foobar_xmpl.yaml`).
 
 use std::{collections::HashMap, env, fmt::Write as _, fs, path::Path};
 
@@ -39,9 +41,49 @@ fn eval(expr: &str, known: &HashMap<String, i64>) -> Option<i64> {
     expr.parse().ok().or_else(|| known.get(expr).copied())
 }
 
+/// The longest common prefix of `names` that ends with `_` (`GNL_FOOBAR_XMPL_A_`).
+fn common_prefix(names: &[(String, i64)]) -> String {
+    let first = names.first().map_or("", |(n, _)| n.as_str());
+    let mut len = first.len();
+    for (name, _) in names {
+        len = len.min(
+            first
+                .bytes()
+                .zip(name.bytes())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
+    }
+    first[..len]
+        .rfind('_')
+        .map_or(String::new(), |i| first[..=i].to_owned())
+}
+
+/// The name table of one enum: `(value, name)` for each value, its first name only (a value
+/// named twice, like `..._CMD_ECHO` and `..._CMD_ECHO_NTF`, decodes to the first).
+fn name_table(members: &[(String, i64)], out: &mut String) {
+    let prefix = common_prefix(members);
+    let ty = if prefix.contains("_CMD_") {
+        "u8"
+    } else {
+        "u16"
+    };
+    writeln!(out, "/// The members of the `{prefix}*` enum by value.").unwrap();
+    writeln!(out, "pub const {prefix}NAMES: &[({ty}, &str)] = &[").unwrap();
+    let mut seen = Vec::new();
+    for (name, value) in members {
+        if !seen.contains(value) {
+            seen.push(*value);
+            writeln!(out, "    ({value}, \"{name}\"),").unwrap();
+        }
+    }
+    writeln!(out, "];").unwrap();
+}
+
 fn generate(header: &str, known: &mut HashMap<String, i64>, out: &mut String) {
     let text = strip_comments(header);
     let mut in_enum = false;
+    let mut members: Vec<(String, i64)> = Vec::new();
     let mut next = 0;
     for line in text.lines().map(str::trim) {
         if let Some(def) = line.strip_prefix("#define ") {
@@ -63,8 +105,10 @@ fn generate(header: &str, known: &mut HashMap<String, i64>, out: &mut String) {
             }
         } else if line.starts_with("enum") {
             (in_enum, next) = (true, 0);
-        } else if line.starts_with('}') {
+            members.clear();
+        } else if line.starts_with('}') && in_enum {
             in_enum = false;
+            name_table(&members, out);
         } else if in_enum {
             for member in line.split(',').map(str::trim).filter(|m| !m.is_empty()) {
                 let (name, value) = match member.split_once('=') {
@@ -77,10 +121,43 @@ fn generate(header: &str, known: &mut HashMap<String, i64>, out: &mut String) {
                 let ty = if name.contains("_CMD_") { "u8" } else { "u16" };
                 if !name.starts_with("__") {
                     writeln!(out, "pub const {name}: {ty} = {value};").unwrap();
+                    if !name.ends_with("_MAX") {
+                        members.push((name.to_owned(), value));
+                    }
                 }
             }
         }
     }
+}
+
+/// The family's spec, which the header is generated from.
+const SPEC: &str = "../../kmod/gnl_foobar_xmpl.yaml";
+
+/// `GNL_FOOBAR_XMPL_A_TYPES`: each attribute's YNL type (`string`, `u32`, ...) by its C name,
+/// from the spec's attribute set (name-prefix plus name, upper case, `-` as `_`).
+fn attribute_types(spec: &str, out: &mut String) {
+    let docs =
+        yaml_rust2::YamlLoader::load_from_str(spec).unwrap_or_else(|e| panic!("{SPEC}: {e}"));
+    let set = &docs[0]["attribute-sets"][0];
+    let prefix = set["name-prefix"]
+        .as_str()
+        .expect("the attribute set's name-prefix");
+    let c_name = |name: &str| format!("{prefix}{name}").to_uppercase().replace('-', "_");
+    writeln!(
+        out,
+        "/// The family's attributes' YNL types, by C name (from `kmod/gnl_foobar_xmpl.yaml`)."
+    )
+    .unwrap();
+    writeln!(out, "pub const {}TYPES: &[(&str, &str)] = &[", c_name("")).unwrap();
+    for attr in set["attributes"]
+        .as_vec()
+        .expect("the attribute set's attributes")
+    {
+        let name = attr["name"].as_str().expect("an attribute's name");
+        let ty = attr["type"].as_str().expect("an attribute's type");
+        writeln!(out, "    (\"{}\", \"{ty}\"),", c_name(name)).unwrap();
+    }
+    writeln!(out, "];").unwrap();
 }
 
 fn main() {
@@ -93,6 +170,9 @@ fn main() {
         writeln!(out, "// from userland/include/{}", &header[11..]).unwrap();
         generate(&text, &mut known, &mut out);
     }
+    println!("cargo:rerun-if-changed={SPEC}");
+    let spec = fs::read_to_string(SPEC).unwrap_or_else(|e| panic!("{SPEC}: {e}"));
+    attribute_types(&spec, &mut out);
     let dest = Path::new(&env::var("OUT_DIR").unwrap()).join("uapi.rs");
     fs::write(dest, out).unwrap();
 }

@@ -4,6 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use lab_facts::NELI_EXAMPLE;
 use xshell::{cmd, Shell};
 
 use crate::kernel::{self, Kernel};
@@ -151,6 +152,9 @@ const RUST_CLIENTS: &[&str] = &["gnl-rust", "nl-rust"];
 /// The fuzzer and stress driver `cargo lab fuzz` runs in the guest, a binary of the tests package.
 pub const FUZZER: &str = "gnl-fuzz";
 
+/// The capture and annotator of `cargo lab tour` (and of the suite's tour test), from `nl-tour`.
+pub const TOUR: &str = "gnl-tour";
+
 /// Builds every client into `target/lab/bin` and returns that directory.
 pub fn clients(sh: &Shell) -> Result<PathBuf> {
     let bin = project::bin_dir();
@@ -172,7 +176,24 @@ pub fn clients(sh: &Shell) -> Result<PathBuf> {
     )
     .run()
     .context("the fuzzer does not build (see the errors above)")?;
-    for client in RUST_CLIENTS.iter().chain([&FUZZER]) {
+    cmd!(
+        sh,
+        "cargo build --release --quiet --package nl-tour --bin {TOUR}"
+    )
+    .run()
+    .context("the tour does not build (see the errors above)")?;
+    cmd!(
+        sh,
+        "cargo build --release --quiet --package gnl-rust --example {NELI_EXAMPLE}"
+    )
+    .run()
+    .context("the neli example does not build (see the errors above)")?;
+    let example = project::root()
+        .join("target/release/examples")
+        .join(NELI_EXAMPLE);
+    fs::copy(&example, bin.join(NELI_EXAMPLE))
+        .with_context(|| format!("cannot copy {}", example.display()))?;
+    for client in RUST_CLIENTS.iter().chain([&FUZZER, &TOUR]) {
         let built = project::root().join("target/release").join(client);
         fs::copy(&built, bin.join(client))
             .with_context(|| format!("cannot copy {}", built.display()))?;

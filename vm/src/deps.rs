@@ -107,6 +107,11 @@ const VM_NEEDS: &[Need] = &[
         "the benchmarks count system calls in the guest",
     ),
     need(
+        Probe::Program("tcpdump"),
+        "tcpdump",
+        "the tour (and its test) capture netlink on an nlmon device in the guest",
+    ),
+    need(
         Probe::File("/usr/lib/python3/dist-packages/yaml/__init__.py"),
         "python3-yaml",
         "the kernel's YNL tools read the family's spec",

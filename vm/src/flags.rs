@@ -23,6 +23,8 @@ pub enum Command {
     Test(TestArgs),
     /// Show the module at work: each client's echo, dump and error, then the kernel log.
     Demo(VmArgs),
+    /// Every message on the wire: capture the clients on nlmon, show each byte by name, save a pcap.
+    Tour(TourArgs),
     /// Boot a kernel with the module inserted and run CMD as root in it.
     Exec(ExecArgs),
     /// Boot one kernel and keep it: rerun the suite (or `-- FILTER`) on every change, until Ctrl-C.
@@ -106,6 +108,19 @@ pub struct TestArgs {
     /// Passed to the suite binary, e.g. a test name filter: `cargo lab test -- echo`.
     #[arg(last = true)]
     pub suite_args: Vec<String>,
+}
+
+/// Arguments of `cargo lab tour`.
+#[derive(Args, Debug)]
+pub struct TourArgs {
+    #[command(flatten)]
+    pub vm: VmArgs,
+    /// One JSON object per message (a line each) instead of the annotated text.
+    #[arg(long)]
+    pub json: bool,
+    /// Only this client (gnl-raw, gnl-libnl, gnl-rust); repeat for more. Default: all three.
+    #[arg(long = "client", value_parser = lab_facts::GENL_CLIENTS)]
+    pub clients: Vec<String>,
 }
 
 /// Arguments of `cargo lab watch`.

@@ -38,6 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Test(args) => cmd::test::run(&args),
         Command::Demo(args) => cmd::demo::run(&args),
+        Command::Tour(args) => cmd::tour::run(&args),
         Command::Exec(args) => cmd::exec::run(&args),
         Command::Watch(args) => cmd::watch::run(&args),
         Command::Shell(args) => cmd::exec::shell(&args),

@@ -31,6 +31,13 @@ pub const GNL_NELI_BASELINE: &str = "gnl-neli-baseline";
 /// The generic netlink clients that print byte-identical output (`userland/INTERFACE.md`).
 pub const GENL_CLIENTS: [&str; 3] = [GNL_RUST, GNL_RAW, GNL_LIBNL];
 
+/// The first-read examples (`userland/examples/`), one echo each: raw sockets and libnl (built by
+/// `userland/Makefile`), neli (a Cargo example of `gnl-rust`).
+pub const ECHO_EXAMPLES: [&str; 3] = ["echo-raw", "echo-libnl", NELI_EXAMPLE];
+
+/// The neli example's name.
+pub const NELI_EXAMPLE: &str = "echo-neli";
+
 /// The classic netlink clients that print byte-identical output (`userland/nl-raw/README.md`).
 pub const CLASSIC_CLIENTS: [&str; 2] = ["nl-rust", "nl-raw"];
 

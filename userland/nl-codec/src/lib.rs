@@ -490,11 +490,14 @@ pub struct Family {
     pub events: u32,
 }
 
+/// The sequence number of [`resolve`]'s request (`gnl-tour` waits for it in its capture).
+pub const RESOLVE_SEQ: u32 = 0x7fff_0000;
+
 /// Resolves a generic netlink family and its `events` group; `None` when not registered.
 pub fn resolve(sock: &Sock, name: &str) -> io::Result<Option<Family>> {
     let mut name_z = name.as_bytes().to_vec();
     name_z.push(0);
-    let seq = 0x7fff_0000;
+    let seq = RESOLVE_SEQ;
     sock.send(&message(
         GENL_ID_CTRL,
         F_REQUEST,

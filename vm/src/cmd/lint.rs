@@ -146,6 +146,8 @@ fn checkpatch(sh: &Shell) -> Result<()> {
     let files: Vec<PathBuf> = c_sources(&project::root().join("kmod"))?
         .into_iter()
         .chain(c_sources(&project::root().join("userland/include"))?)
+        // The first reads are examples people copy: kernel style too.
+        .chain(c_sources(&project::root().join("userland/examples"))?)
         .collect();
     // An out-of-tree module has to test LINUX_VERSION_CODE (once, in one helper): checkpatch
     // flags that, and its constant-on-the-right rule misfires on `LINUX_VERSION_CODE >= ...`.

@@ -10,6 +10,7 @@ pub mod kernels;
 pub mod lint;
 pub mod selfcheck;
 pub mod test;
+pub mod tour;
 pub mod watch;
 
 use std::fs;
