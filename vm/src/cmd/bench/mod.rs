@@ -12,6 +12,7 @@ mod measure;
 mod phases;
 mod report;
 mod stats;
+mod watch;
 
 pub use measure::in_guest;
 

@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use super::bench_dir;
+use super::watch::{self, WatchFigures};
 use crate::build;
 use crate::cmd::split_vm;
 use crate::flags::{BenchArgs, VmArgs};
@@ -120,6 +121,8 @@ pub(super) fn lab(args: &BenchArgs) -> Result<u8> {
             kernel.name
         );
         let bare_boot = bare_boot(&prep, kernel, &args.vm)?;
+        let timeout = std::time::Duration::from_secs(args.vm.timeout);
+        let watch = watch::figures(kernel, prep.accel.name(), timeout)?;
         let phases = LabPhases {
             kernel_resolve,
             client_build,
@@ -130,7 +133,7 @@ pub(super) fn lab(args: &BenchArgs) -> Result<u8> {
             shutdown,
             bare_boot,
         };
-        let report_md = phases.report();
+        let report_md = format!("{}\n{}", phases.report(), targets(&phases, &watch));
         println!("\n{} ({}):\n\n{report_md}", kernel.name, prep.accel.name());
         let date = super::now_iso();
         let file = dir.join(format!(
@@ -144,6 +147,7 @@ pub(super) fn lab(args: &BenchArgs) -> Result<u8> {
             "accel": run.verdict.accel,
             "date": date,
             "phases": phases,
+            "watch": watch,
             "total": phases.total(),
             "tests": { "passed": report.passed, "failed": report.failed },
         });
@@ -152,6 +156,29 @@ pub(super) fn lab(args: &BenchArgs) -> Result<u8> {
         eprintln!("==> [{}] results: {}", kernel.name, file.display());
     }
     Ok(code)
+}
+
+/// The inner loop's targets (issue 18), each figure next to its target.
+fn targets(phases: &LabPhases, watch: &WatchFigures) -> String {
+    let mut out = String::from("| figure | measured | target |\n|---|---:|---|\n");
+    if phases.bare_boot > 0.0 {
+        out += &format!(
+            "| warm `cargo lab test` / bare boot | {:.2}× | at most 2× |\n",
+            phases.total() / phases.bare_boot
+        );
+    }
+    out += &format!(
+        "| `cargo lab watch -- {}`: save to verdict | {:.1} s | under 10 s |\n",
+        watch::FILTER,
+        watch.filtered.to_verdict
+    );
+    out += &format!(
+        "| `cargo lab watch`, whole suite: save to verdict | {:.1} s (suite {:.1} s, +{:.1} s) | under the suite + 10 s |\n",
+        watch.whole.to_verdict,
+        watch.whole.suite,
+        watch.whole.to_verdict - watch.whole.suite
+    );
+    out
 }
 
 pub(super) fn unix_secs(t: SystemTime) -> f64 {
