@@ -3,10 +3,10 @@
 //! is saved as `target/lab/<kernel>/netlink.pcap` and the echo request drawn as
 //! `target/lab/<kernel>/genl-message.svg`.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use crate::flags::TourArgs;
-use crate::verdict::{overall_exit_code, Outcome};
+use crate::verdict::{usage_error, Outcome};
 use crate::{build, project};
 
 /// The capture's file name in `target/lab/<kernel>/`.
@@ -14,44 +14,42 @@ pub const PCAP: &str = "netlink.pcap";
 /// The diagram's file name in `target/lab/<kernel>/` (`docs/genl-message.svg` is a copy).
 pub const SVG: &str = "genl-message.svg";
 
-/// Runs the tour on each kernel asked for.
+/// Runs the tour on the one kernel asked for.
 pub fn run(args: &TourArgs) -> Result<u8> {
     let prep = super::prepare(&args.vm)?;
-    if prep.kernels.len() != 1 {
-        bail!("the tour runs on one kernel at a time: pass one --kernel");
+    let [kernel] = prep.kernels.as_slice() else {
+        return Err(usage_error(
+            "the tour runs on one kernel at a time: name one with --kernel",
+        ));
+    };
+    let out = project::kernel_dir(&kernel.name);
+    let (pcap, svg) = (out.join(PCAP), out.join(SVG));
+    std::fs::remove_file(&pcap).ok();
+    let mut mode = vec![
+        "exec".to_owned(),
+        "--".to_owned(),
+        prep.bin_dir.join(build::TOUR).display().to_string(),
+        "--pcap".to_owned(),
+        pcap.display().to_string(),
+        "--svg".to_owned(),
+        svg.display().to_string(),
+    ];
+    if args.json {
+        mode.push("--json".to_owned());
     }
-    let mut verdicts = Vec::new();
-    for kernel in &prep.kernels {
-        let out = project::kernel_dir(&kernel.name);
-        let (pcap, svg) = (out.join(PCAP), out.join(SVG));
-        std::fs::remove_file(&pcap).ok();
-        let mut mode = vec![
-            "exec".to_owned(),
-            "--".to_owned(),
-            prep.bin_dir.join(build::TOUR).display().to_string(),
-            "--pcap".to_owned(),
-            pcap.display().to_string(),
-            "--svg".to_owned(),
-            svg.display().to_string(),
-        ];
-        if args.json {
-            mode.push("--json".to_owned());
-        }
-        for client in &args.clients {
-            mode.extend(["--client".to_owned(), client.clone()]);
-        }
-        let run = super::boot_guest(&prep, kernel, &args.vm, &mode)?;
-        if run.verdict.result == Outcome::Passed {
-            eprintln!(
-                "==> [{name}] capture: {pcap} (open it with `tshark -r {pcap} -V` or Wireshark); \
-                 diagram: {svg}",
-                name = kernel.name,
-                pcap = pcap.display(),
-                svg = svg.display()
-            );
-        }
-        run.verdict.print();
-        verdicts.push(run.verdict);
+    for client in &args.clients {
+        mode.extend(["--client".to_owned(), client.clone()]);
     }
-    Ok(overall_exit_code(&verdicts))
+    let run = super::boot_guest(&prep, kernel, &args.vm, &mode)?;
+    if run.verdict.result == Outcome::Passed {
+        eprintln!(
+            "==> [{name}] capture: {pcap} (open it with `tshark -r {pcap} -V` or Wireshark); \
+             diagram: {svg}",
+            name = kernel.name,
+            pcap = pcap.display(),
+            svg = svg.display()
+        );
+    }
+    run.verdict.print();
+    Ok(run.verdict.result.exit_code())
 }
