@@ -47,10 +47,14 @@ pub fn prepare(sh: &Shell, kernel: &Kernel, out: &Path, no_install: bool) -> Res
             "# cargo lab --gdb: the guest's kernel at {vmlinux}, its stub, the modules' symbols.\n\
              set confirm off\n\
              set pagination off\n\
+             add-auto-load-safe-path {trusted}\n\
              file {vmlinux}\n\
              target remote localhost:{PORT}\n\
              source {modules}\n",
             vmlinux = vmlinux.display(),
+            // The kernel's gdb helpers (`lx-symbols`, `lx-dmesg`) next to the debug kernel's
+            // vmlinux load only from a trusted path: the lab's own cache of that kernel.
+            trusted = vmlinux.ancestors().nth(2).unwrap_or(&vmlinux).display(),
             modules = dir.join(MODULES).display(),
         ),
     )?;
@@ -177,7 +181,10 @@ pub fn write_module_symbols(out: &Path, kmod_dir: &Path, modules: &[String]) -> 
         let mut names: Vec<String> = fs::read_dir(&sections)
             .with_context(|| format!("cannot list {}", sections.display()))?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n != ".text" && n.starts_with('.'))
+            // .symtab and .strtab are the kernel's own copies for kallsyms, not the file's.
+            .filter(|n| {
+                n.starts_with('.') && ![".text", ".symtab", ".strtab"].contains(&n.as_str())
+            })
             .collect();
         names.sort();
         for section in names {
