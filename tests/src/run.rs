@@ -73,12 +73,16 @@ pub fn run_command_with_stdin(command: Command, stdin: Option<&[u8]>) -> Outcome
     let output = command
         .output()
         .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
-    let outcome = Outcome::from(output);
-    assert!(
-        outcome.code.is_some(),
-        "{shown} was killed (hung for {CLIENT_TIMEOUT:?}?): {outcome:?}"
-    );
-    outcome
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&output.status) {
+        // The timeout ends a hung command with SIGKILL; any other signal is the command's own.
+        let why = if signal == libc::SIGKILL {
+            format!("killed: it hung for {CLIENT_TIMEOUT:?}")
+        } else {
+            format!("ended by signal {signal} (a crash: see the kernel log)")
+        };
+        panic!("{shown} was {why}: {:?}", Outcome::from(output));
+    }
+    Outcome::from(output)
 }
 
 /// Who runs a client.

@@ -191,14 +191,25 @@ pub fn clients(sh: &Shell) -> Result<PathBuf> {
     let example = project::root()
         .join("target/release/examples")
         .join(NELI_EXAMPLE);
-    fs::copy(&example, bin.join(NELI_EXAMPLE))
-        .with_context(|| format!("cannot copy {}", example.display()))?;
+    install(&example, &bin.join(NELI_EXAMPLE))?;
     for client in RUST_CLIENTS.iter().chain([&FUZZER, &TOUR]) {
-        let built = project::root().join("target/release").join(client);
-        fs::copy(&built, bin.join(client))
-            .with_context(|| format!("cannot copy {}", built.display()))?;
+        install(
+            &project::root().join("target/release").join(client),
+            &bin.join(client),
+        )?;
     }
     Ok(bin)
+}
+
+/// Copies a program into place by renaming a full copy over it: a guest of another lab run that
+/// is executing the old file over 9p keeps reading the old file, where a copy in place would hand
+/// it zeros (seen: a client killed by SIGSEGV on code bytes all 00).
+fn install(built: &Path, to: &Path) -> Result<()> {
+    let partial = to.with_extension("partial");
+    fs::copy(built, &partial)
+        .and_then(|_| fs::rename(&partial, to))
+        .with_context(|| format!("cannot copy {} to {}", built.display(), to.display()))?;
+    Ok(())
 }
 
 /// Builds the integration suite and returns the path of its test binary.
