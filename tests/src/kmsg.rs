@@ -19,7 +19,8 @@ impl KernelLog {
         KernelLog { kmsg }
     }
 
-    /// The module's lines (`pr_fmt` prefix `gnl_foobar_xmpl: `) since the mark, prefix kept.
+    /// The module's lines (`pr_fmt` prefix `gnl_foobar_xmpl: `) since the mark, prefix kept; in
+    /// a concurrent test, only the lines of its own requests ([`crate::turn::owns_line`]).
     ///
     /// Panics if any line of the window, the module's or not, shows the kernel unhealthy.
     /// Leaves out the kernel's one-time taint notices, which name the module but depend on
@@ -46,6 +47,7 @@ impl KernelLog {
         let prefix = format!("{module}: ");
         all.into_iter()
             .filter(|line| line.starts_with(&prefix) || line == LOST)
+            .filter(|line| line == LOST || crate::turn::owns_line(line))
             .filter(|line| !line.ends_with("taints kernel.") && !line.ends_with("tainting kernel"))
             .collect()
     }

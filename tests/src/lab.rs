@@ -1,8 +1,9 @@
-//! The lab's environment inside the guest: where the clients and the modules are, which kernel
-//! runs, and the lock that keeps the suite's scenarios from interleaving.
+//! The lab's environment inside the guest: where the clients and the modules are, and which
+//! kernel runs. (insta finds the workspace without `cargo`, which the guest may lack, through
+//! `INSTA_WORKSPACE_ROOT` in `.cargo/config.toml`, set at build time.)
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 
 /// Name of the generic netlink module, of its family and of its `pr_fmt` prefix.
 pub const MODULE: &str = lab_facts::GENL_MODULE;
@@ -86,16 +87,4 @@ pub fn lab() -> &'static Lab {
         );
         lab
     })
-}
-
-/// Takes the suite-wide lock: scenarios never interleave, even when libtest runs threads.
-///
-/// Also checks the lab's environment. (insta finds the workspace without `cargo`, which the
-/// guest may lack, through `INSTA_WORKSPACE_ROOT` in `.cargo/config.toml`, set at build time.)
-pub fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    // A failed test poisons the lock; the next one must still run.
-    let guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    lab();
-    guard
 }

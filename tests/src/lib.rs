@@ -4,8 +4,9 @@
 //! ([`kmsg`]), monitors ([`monitor`]), crafted generic netlink ([`genl`]) and the classic unit
 //! ([`classic`]). The suite's files use the names re-exported here.
 //!
-//! The suite runs inside the guest VM as root (`cargo lab test`); every scenario takes the
-//! [`serial`] lock first, because the module and the kernel log are shared by the whole guest.
+//! The suite runs inside the guest VM as root (`cargo lab test`); every test first takes its
+//! turn ([`turn`]): the machine to itself ([`exclusive`]), or a network namespace of its own
+//! beside other tests ([`concurrent`]), its kernel-log lines told apart by port id.
 
 pub mod classic;
 pub mod genl;
@@ -16,9 +17,10 @@ pub mod monitor;
 pub mod run;
 pub mod scenario;
 pub mod snapshot;
+pub mod turn;
 
 pub use kmsg::KernelLog;
-pub use lab::{kernel_at_least, lab, serial, Lab, CLIENTS, MODULE};
+pub use lab::{kernel_at_least, lab, Lab, CLIENTS, MODULE};
 pub use module::{
     ensure_loaded, ensure_unloaded, fresh_module, insmod, load, module_loaded, module_refcnt,
     rmmod, unload, wait_for_refcnt_zero,
@@ -29,3 +31,4 @@ pub use scenario::{clients, crafted, exit_code_of_all, scenario, scenario_with};
 pub use snapshot::{
     behaviour_settings, filters, insta_settings, lines_text, normalize, normalize_tour, shell_words,
 };
+pub use turn::{classic_module, concurrent, concurrent_portless, exclusive, fresh_state};

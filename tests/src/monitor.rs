@@ -28,6 +28,7 @@ impl Monitor {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {client} monitor: {e}"));
+        crate::turn::owns_process(child.id());
         let stdout = child.stdout.take().unwrap();
         let mut stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::lab::lab;
+use crate::turn;
 
 /// How long one client run may take before it counts as hung (TCG guests are slow).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -63,8 +64,9 @@ pub fn run_command(command: Command) -> Outcome {
 }
 
 /// Runs a command (fed `stdin` if given) with the suite's timeout; panics if it hangs.
-pub fn run_command_with_stdin(command: Command, stdin: Option<&[u8]>) -> Outcome {
+pub fn run_command_with_stdin(mut command: Command, stdin: Option<&[u8]>) -> Outcome {
     let shown = format!("{command:?}");
+    let pid = turn::tell_pid(&mut command);
     let mut command = assert_cmd::Command::from_std(command);
     command.timeout(CLIENT_TIMEOUT);
     if let Some(stdin) = stdin {
@@ -73,6 +75,9 @@ pub fn run_command_with_stdin(command: Command, stdin: Option<&[u8]>) -> Outcome
     let output = command
         .output()
         .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
+    if let Some(pid) = pid {
+        pid.claim();
+    }
     if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&output.status) {
         // The timeout ends a hung command with SIGKILL; any other signal is the command's own.
         let why = if signal == libc::SIGKILL {

@@ -46,9 +46,16 @@ fn context(what: &str) -> impl FnOnce(io::Error) -> io::Error + '_ {
 }
 
 impl GenlSocket {
-    /// Opens and binds a socket (the kernel picks the port ID).
+    /// Opens and binds a socket: the kernel picks the port ID, except in a concurrent test
+    /// (one of its own, [`crate::turn::next_port`]).
     pub fn open() -> io::Result<Self> {
-        let sock = Sock::open(NETLINK_GENERIC).map_err(context("socket"))?;
+        let sock = loop {
+            match Sock::open_at(NETLINK_GENERIC, crate::turn::next_port()) {
+                // Still held by a socket of an earlier concurrent test: take the next.
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
+                other => break other.map_err(context("socket"))?,
+            }
+        };
         sock.set_netlink(NETLINK_EXT_ACK, 1)
             .map_err(context("setsockopt"))?;
         sock.set_netlink(NETLINK_CAP_ACK, 1)

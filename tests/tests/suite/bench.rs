@@ -4,14 +4,14 @@
 use std::fmt::Write as _;
 
 use genl_lab_tests::{
-    clients, ensure_loaded, ensure_unloaded, lines_text, normalize, run_client, section, serial,
+    clients, ensure_loaded, ensure_unloaded, exclusive, lines_text, normalize, run_client, section,
     shell_words, snapshot, KernelLog, User, CLIENTS,
 };
 
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn bench_output_shape() {
-    let _lock = serial();
+    let _machine = exclusive();
     ensure_loaded();
     let mut doc = String::new();
     let workloads: [(&[&str], usize); 3] = [

@@ -2,14 +2,14 @@
 //! `nl-raw` (one snapshot for both), crafted malformed datagrams, and its load and unload.
 
 use genl_lab_tests::classic::{self, message, MSG_ECHO};
-use genl_lab_tests::{lines_text, section, serial, snapshot, KernelLog};
+use genl_lab_tests::{classic_module, lines_text, section, snapshot, KernelLog};
 
 const REQUEST_ACK: u16 = libc::NLM_F_REQUEST as u16 | libc::NLM_F_ACK as u16;
 
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_not_loaded() {
-    let _lock = serial();
+    let _turn = classic_module();
     classic::ensure_unloaded();
     snapshot!(classic::scenario(&["send", "hello"], None));
 }
@@ -17,7 +17,7 @@ fn classic_not_loaded() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_send() {
-    let _lock = serial();
+    let _turn = classic_module();
     classic::ensure_loaded();
     snapshot!(classic::scenario(
         &["send", "classic netlink says hi"],
@@ -28,7 +28,7 @@ fn classic_send() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_send_with_ack() {
-    let _lock = serial();
+    let _turn = classic_module();
     classic::ensure_loaded();
     snapshot!(classic::scenario(&["--ack", "send", "hello world"], None));
 }
@@ -36,7 +36,7 @@ fn classic_send_with_ack() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_send_empty_and_longest() {
-    let _lock = serial();
+    let _turn = classic_module();
     classic::ensure_loaded();
     let longest = "y".repeat(255);
     let mut doc = classic::scenario(&["send", ""], None);
@@ -48,7 +48,7 @@ fn classic_send_empty_and_longest() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_send_too_long() {
-    let _lock = serial();
+    let _turn = classic_module();
     classic::ensure_loaded();
     let msg = "z".repeat(256);
     snapshot!(classic::scenario(&["send", &msg], None));
@@ -58,7 +58,7 @@ fn classic_send_too_long() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_session() {
-    let _lock = serial();
+    let _turn = classic_module();
     classic::ensure_loaded();
     snapshot!(classic::scenario(&["session"], Some(b"one\ntwo\n\nthree")));
 }
@@ -66,7 +66,7 @@ fn classic_session() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_session_with_ack() {
-    let _lock = serial();
+    let _turn = classic_module();
     classic::ensure_loaded();
     snapshot!(classic::scenario(
         &["--ack", "session"],
@@ -78,7 +78,7 @@ fn classic_session_with_ack() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_session_bad_lines() {
-    let _lock = serial();
+    let _turn = classic_module();
     classic::ensure_loaded();
     let mut long_line = b"first\n".to_vec();
     long_line.extend(std::iter::repeat_n(b'w', 256));
@@ -92,7 +92,7 @@ fn classic_session_bad_lines() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_session_many() {
-    let _lock = serial();
+    let _turn = classic_module();
     classic::ensure_loaded();
     let input: String = (1..=100).map(|i| format!("line {i}\n")).collect();
     let mut expected = String::new();
@@ -116,7 +116,7 @@ fn classic_session_many() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_malformed_datagrams() {
-    let _lock = serial();
+    let _turn = classic_module();
     classic::ensure_loaded();
     let flags = REQUEST_ACK;
     let cases: Vec<(&str, Vec<u8>)> = vec![
@@ -177,7 +177,7 @@ fn classic_malformed_datagrams() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_load_twice() {
-    let _lock = serial();
+    let _turn = classic_module();
     classic::ensure_loaded();
     let mut log = KernelLog::mark();
     let outcome = classic::insmod();
@@ -199,7 +199,7 @@ fn classic_load_twice() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn classic_load_and_unload() {
-    let _lock = serial();
+    let _turn = classic_module();
     classic::ensure_loaded();
     let mut log = KernelLog::mark();
     let first = classic::rmmod();

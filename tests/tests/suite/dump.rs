@@ -4,14 +4,14 @@ use std::fmt::Write as _;
 
 use genl_lab_tests::genl::{uapi, Attr, GenlSocket, Message, NLM_F_DUMP};
 use genl_lab_tests::{
-    clients, crafted, ensure_loaded, exit_code_of_all, insta_settings, lines_text, section, serial,
-    shell_words, snapshot, wait_for_refcnt_zero, KernelLog,
+    clients, concurrent, concurrent_portless, crafted, ensure_loaded, exclusive, exit_code_of_all,
+    insta_settings, lines_text, section, shell_words, snapshot, wait_for_refcnt_zero, KernelLog,
 };
 
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_default_count() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     snapshot!(clients(&["dump"]));
 }
@@ -19,7 +19,7 @@ fn dump_default_count() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_count_1() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     snapshot!(clients(&["dump", "--count", "1"]));
 }
@@ -27,7 +27,7 @@ fn dump_count_1() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_count_7() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     snapshot!(clients(&["dump", "--count", "7"]));
 }
@@ -36,7 +36,7 @@ fn dump_count_7() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_count_100000() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let max = uapi::GNL_FOOBAR_XMPL_DUMP_COUNT_MAX.to_string();
     let doc = clients(&["dump", "--count", &max]);
@@ -71,7 +71,7 @@ fn dump_count_100000() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_count_out_of_range_client_side() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let mut doc = String::new();
     for count in ["0", "100001", "-1", "many"] {
@@ -90,7 +90,7 @@ fn dump_count_out_of_range_client_side() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_count_out_of_range_kernel_side() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let mut doc = String::new();
     for count in [0, uapi::GNL_FOOBAR_XMPL_DUMP_COUNT_MAX + 1] {
@@ -108,7 +108,7 @@ fn dump_count_out_of_range_kernel_side() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_crafted() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     snapshot!(crafted(
         "CMD_ECHO dump, no attribute",
@@ -122,7 +122,7 @@ fn dump_crafted() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_crafted_with_msg_like_the_original_example() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     snapshot!(crafted(
         "CMD_ECHO dump, A_MSG \"ignored\"",
@@ -136,7 +136,7 @@ fn dump_crafted_with_msg_like_the_original_example() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_after_set_dump_count() {
-    let _lock = serial();
+    let _share = concurrent_portless();
     ensure_loaded();
     let mut doc = clients(&["set-dump-count", "5"]);
     doc += &clients(&["dump"]);
@@ -150,7 +150,7 @@ fn dump_after_set_dump_count() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn dump_interrupted_by_closing_the_socket() {
-    let _lock = serial();
+    let _machine = exclusive();
     ensure_loaded();
     let mut log = KernelLog::mark();
     {

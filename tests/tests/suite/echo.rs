@@ -1,12 +1,12 @@
 //! `echo`: the doit of `CMD_ECHO`, through every client and crafted.
 
 use genl_lab_tests::genl::{uapi, Attr};
-use genl_lab_tests::{clients, crafted, ensure_loaded, serial, snapshot};
+use genl_lab_tests::{clients, concurrent, crafted, ensure_loaded, snapshot};
 
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn echo_default_message() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     snapshot!(clients(&["echo"]));
 }
@@ -14,7 +14,7 @@ fn echo_default_message() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn echo_message() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     snapshot!(clients(&["echo", "generic netlink says hi"]));
 }
@@ -22,7 +22,7 @@ fn echo_message() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn echo_utf8_message() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     snapshot!(clients(&["echo", "héllo wörld ✓"]));
 }
@@ -30,7 +30,7 @@ fn echo_utf8_message() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn echo_empty_message() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     snapshot!(clients(&["echo", ""]));
 }
@@ -39,7 +39,7 @@ fn echo_empty_message() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn echo_longest_message() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let msg = "x".repeat(uapi::GNL_FOOBAR_XMPL_MSG_MAX_LEN as usize);
     snapshot!(clients(&["echo", &msg]));
@@ -49,7 +49,7 @@ fn echo_longest_message() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn echo_crafted() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     snapshot!(crafted(
         "CMD_ECHO, A_MSG \"hello\"",

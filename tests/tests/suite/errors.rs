@@ -5,15 +5,15 @@ use std::fmt::Write as _;
 
 use genl_lab_tests::genl::{uapi, Attr, GenlSocket, Message, NLM_F_ACK, NLM_F_DUMP};
 use genl_lab_tests::{
-    clients, crafted, ensure_loaded, ensure_unloaded, exit_code_of_all, kernel_at_least, section,
-    serial, shell_words, snapshot,
+    clients, concurrent, crafted, ensure_loaded, ensure_unloaded, exclusive, exit_code_of_all,
+    kernel_at_least, section, shell_words, snapshot,
 };
 
 /// Every operation of every client with no family registered: exit 3 and the hint to insmod.
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn module_not_loaded() {
-    let _lock = serial();
+    let _machine = exclusive();
     ensure_unloaded();
     let mut doc = String::new();
     for args in [
@@ -36,7 +36,7 @@ fn module_not_loaded() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn error_command() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let mut doc = clients(&["error"]);
     doc += &crafted(
@@ -52,7 +52,7 @@ fn error_command() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn unknown_command() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let mut doc = String::new();
     for cmd in [0, uapi::GNL_FOOBAR_XMPL_CMD_GET_STATS + 1, 255] {
@@ -68,7 +68,7 @@ fn unknown_command() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn missing_attribute() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let mut doc = String::new();
     let cases = [
@@ -103,7 +103,7 @@ fn missing_attribute() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn message_too_long_client_side() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let msg = "x".repeat((uapi::GNL_FOOBAR_XMPL_MSG_MAX_LEN as usize) + 1);
     let mut doc = clients(&["echo", &msg]);
@@ -116,7 +116,7 @@ fn message_too_long_client_side() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn message_too_long_kernel_side() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let mut doc = String::new();
     for len in [(uapi::GNL_FOOBAR_XMPL_MSG_MAX_LEN as usize) + 1, 1000] {
@@ -135,7 +135,7 @@ fn message_too_long_kernel_side() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn wrong_attribute_type_or_size() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let cases: Vec<(&str, u16, u8, Vec<Attr>)> = vec![
         (
@@ -223,7 +223,7 @@ fn wrong_attribute_type_or_size() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn bad_arguments() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let mut doc = String::new();
     for args in [
@@ -262,7 +262,7 @@ fn bad_arguments() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn no_arguments() {
-    let _lock = serial();
+    let _share = concurrent();
     let (code, outcomes) = exit_code_of_all(&[]);
     assert_eq!(code, 2, "no arguments: exit 2");
     let mut doc = format!("$ CLIENT\nexit: {code}\n");
@@ -284,7 +284,7 @@ fn no_arguments() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn help() {
-    let _lock = serial();
+    let _share = concurrent();
     for flag in ["--help", "-h"] {
         for client in genl_lab_tests::CLIENTS {
             let outcome = genl_lab_tests::run_client(client, &[flag], genl_lab_tests::User::Root);

@@ -1,7 +1,9 @@
 //! `examples`: the first reads (`userland/examples/`), one echo each on raw sockets, libnl and
 //! neli, built by the lab and run here: each gets its string back.
 
-use genl_lab_tests::{ensure_loaded, run_client, serial, shell_words, snapshot, User};
+use genl_lab_tests::{
+    concurrent, ensure_loaded, exclusive, run_client, shell_words, snapshot, User,
+};
 
 use lab_facts::ECHO_EXAMPLES as EXAMPLES;
 
@@ -20,7 +22,7 @@ fn run_all(args: &[&str]) -> String {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn examples_echo() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     snapshot!(run_all(&["hello from a first read"]));
 }
@@ -29,7 +31,7 @@ fn examples_echo() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn examples_without_the_module() {
-    let _lock = serial();
+    let _machine = exclusive();
     genl_lab_tests::ensure_unloaded();
     snapshot!(run_all(&[]));
 }

@@ -4,15 +4,15 @@ use std::ffi::CString;
 use std::os::fd::AsRawFd;
 
 use genl_lab_tests::{
-    clients, ensure_loaded, ensure_unloaded, insmod, lab, lines_text, module_loaded, rmmod,
-    section, serial, snapshot, KernelLog,
+    clients, ensure_loaded, ensure_unloaded, exclusive, insmod, lab, lines_text, module_loaded,
+    rmmod, section, snapshot, KernelLog,
 };
 
 /// insmod then rmmod: what the module logs, and that the clients work between the two.
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn load_and_unload() {
-    let _lock = serial();
+    let _machine = exclusive();
     ensure_unloaded();
     let mut doc = String::new();
     let mut log = KernelLog::mark();
@@ -36,7 +36,7 @@ fn load_and_unload() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn load_twice_fails_cleanly() {
-    let _lock = serial();
+    let _machine = exclusive();
     ensure_loaded();
     let mut log = KernelLog::mark();
     let outcome = insmod();

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use genl_lab_tests::genl::{uapi, Attr, GenlSocket, Message, NLM_F_ACK};
 use genl_lab_tests::{
-    ensure_loaded, exit_code_of_all, lines_text, load, module_loaded, rmmod, run_client, section,
-    serial, snapshot, KernelLog, Monitor, User, CLIENTS,
+    concurrent, concurrent_portless, ensure_loaded, exclusive, exit_code_of_all, lines_text, load,
+    module_loaded, rmmod, run_client, section, snapshot, KernelLog, Monitor, User, CLIENTS,
 };
 
 /// Sends the requests that make events: two echoes and a change of the default dump count.
@@ -46,7 +46,7 @@ fn make_events() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn monitor_events() {
-    let _lock = serial();
+    let _share = concurrent_portless();
     ensure_loaded();
     let mut runs = Vec::new();
     for client in CLIENTS {
@@ -70,7 +70,7 @@ fn monitor_events() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn monitor_bad_count() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     for count in ["0", "-3", "x"] {
         let (code, _) = exit_code_of_all(&["monitor", "--count", count]);
@@ -83,7 +83,7 @@ fn monitor_bad_count() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn unload_while_monitor_subscribed() {
-    let _lock = serial();
+    let _machine = exclusive();
     ensure_loaded();
     let monitors: Vec<_> = CLIENTS
         .iter()
@@ -128,7 +128,7 @@ fn unload_while_monitor_subscribed() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn monitor_ignores_rejected_requests() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let mut runs = Vec::new();
     for client in CLIENTS {

@@ -2,15 +2,15 @@
 
 use genl_lab_tests::genl::{uapi, Attr, GenlSocket, Message, NLM_F_ACK};
 use genl_lab_tests::{
-    clients, ensure_loaded, fresh_module, normalize, scenario, scenario_with, serial, snapshot,
-    User,
+    clients, concurrent, concurrent_portless, ensure_loaded, fresh_state, normalize, scenario,
+    scenario_with, snapshot, User,
 };
 
 /// As `nobody` the admin operation is refused (exit 4) and the default dump count unchanged.
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn set_dump_count_as_nobody() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let mut doc = scenario(&["set-dump-count", "5"], User::Nobody);
     doc += &clients(&["dump"]);
@@ -21,7 +21,7 @@ fn set_dump_count_as_nobody() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn set_dump_count_as_root() {
-    let _lock = serial();
+    let _share = concurrent_portless();
     ensure_loaded();
     let mut doc = clients(&["set-dump-count", "42"]);
     doc += &clients(&["set-dump-count", "3"]);
@@ -43,12 +43,12 @@ fn set_dump_count_as_root() {
     snapshot!(doc);
 }
 
-/// The unprivileged operations as `nobody`: the same output as root. (`stats` on a fresh
-/// module each time, so that the counters do not depend on the tests before.)
+/// The unprivileged operations as `nobody`: the same output as root. (`stats` on fresh counters
+/// each time, so that they do not depend on the runs before.)
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn unprivileged_operations_as_nobody() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let mut doc = String::new();
     for args in [
@@ -60,7 +60,7 @@ fn unprivileged_operations_as_nobody() {
     ] {
         let setup = || {
             if args[0] == "stats" {
-                fresh_module();
+                fresh_state();
             }
         };
         let as_nobody = scenario_with(args, User::Nobody, setup);

@@ -1,12 +1,16 @@
-//! `stats`: the per-namespace counters, doit and dump, after a known workload on a fresh module.
+//! `stats`: the per-namespace counters, doit and dump, after a known workload on fresh counters
+//! (a new namespace), and those of a freshly loaded module.
 
 use genl_lab_tests::genl::{uapi, Attr, GenlSocket, NLM_F_ACK, NLM_F_DUMP};
-use genl_lab_tests::{clients, crafted, fresh_module, scenario_with, serial, snapshot, User};
+use genl_lab_tests::{
+    clients, concurrent, concurrent_portless, crafted, exclusive, fresh_module, fresh_state,
+    scenario_with, snapshot, User,
+};
 
-/// On a fresh module: 2 echoes, a dump of 4, the error command, a set-dump-count, an echo
+/// On fresh counters: 2 echoes, a dump of 4, the error command, a set-dump-count, an echo
 /// rejected by policy; the counters count exactly these.
 fn workload() {
-    fresh_module();
+    fresh_state();
     let mut socket = GenlSocket::open().expect("socket");
     let family = socket.module_family();
     let requests: [(u16, u8, Vec<Attr>); 6] = [
@@ -43,14 +47,14 @@ fn workload() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn stats_after_workload() {
-    let _lock = serial();
+    let _share = concurrent_portless();
     snapshot!(scenario_with(&["stats"], User::Root, workload));
 }
 
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn stats_dump_after_workload() {
-    let _lock = serial();
+    let _share = concurrent_portless();
     snapshot!(scenario_with(&["stats", "--dump"], User::Root, workload));
 }
 
@@ -58,7 +62,7 @@ fn stats_dump_after_workload() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn stats_fresh_module_crafted() {
-    let _lock = serial();
+    let _machine = exclusive();
     fresh_module();
     let mut doc = crafted("CMD_GET_STATS", 0, uapi::GNL_FOOBAR_XMPL_CMD_GET_STATS, &[]);
     doc += &crafted(
@@ -74,8 +78,8 @@ fn stats_fresh_module_crafted() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn stats_doit_and_dump_agree() {
-    let _lock = serial();
-    fresh_module();
+    let _share = concurrent();
+    fresh_state();
     let doit = clients(&["stats"]);
     let dump = clients(&["stats", "--dump"]);
     let stdout = |doc: &str| {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use genl_lab_tests::{ensure_loaded, lab, normalize_tour, run_command, serial};
+use genl_lab_tests::{concurrent, ensure_loaded, lab, normalize_tour, run_command};
 
 /// The tutorial, from the workspace (the guest sees the host's checkout).
 const TUTORIAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/tutorial.md");
@@ -64,7 +64,7 @@ fn diff(page: &str, captured: &str) -> String {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn tutorial_examples_are_a_real_capture() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let page = std::fs::read_to_string(TUTORIAL).expect("read docs/tutorial.md");
     let wanted = tutorial_blocks(&page);
@@ -119,7 +119,7 @@ const DIAGRAM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/genl-message
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn tour_json_pcap_and_diagram() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let pcap = std::env::temp_dir().join("tour-test.pcap");
     let svg = std::env::temp_dir().join("tour-test.svg");

@@ -6,8 +6,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use genl_lab_tests::{
-    ensure_loaded, fresh_module, kernel_at_least, lab, run_command_with_stdin, serial, snapshot,
-    snapshot_for, Outcome,
+    concurrent, concurrent_portless, ensure_loaded, fresh_state, kernel_at_least, lab,
+    run_command_with_stdin, snapshot, snapshot_for, Outcome,
 };
 
 /// `ynl ARGS` as root, or as root without CAP_NET_ADMIN (`nobody` cannot read the tools, which
@@ -43,7 +43,7 @@ fn scenario(args: &[&str]) -> String {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn ynl_echo() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     snapshot!(scenario(&["--do", "echo", "--json", r#"{"msg": "hello"}"#]));
 }
@@ -51,7 +51,7 @@ fn ynl_echo() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn ynl_dump() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let mut out = scenario(&["--dump", "echo"]);
     out += &scenario(&["--dump", "echo", "--json", r#"{"count": 2}"#]);
@@ -64,7 +64,7 @@ fn ynl_dump() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn ynl_errors_and_extack() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let long = format!(r#"{{"msg": "{}"}}"#, "x".repeat(256));
     let mut out = scenario(&["--do", "reply-with-nlmsg-err"]);
@@ -80,7 +80,7 @@ fn ynl_errors_and_extack() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn ynl_admin_only() {
-    let _lock = serial();
+    let _share = concurrent_portless();
     ensure_loaded();
     let set = |n: u32| format!(r#"{{"count": {n}}}"#);
     let five = set(5);
@@ -96,8 +96,8 @@ fn ynl_admin_only() {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn ynl_stats() {
-    let _lock = serial();
-    fresh_module();
+    let _share = concurrent();
+    fresh_state();
     let mut out = scenario(&["--do", "echo", "--json", r#"{"msg": "one"}"#]);
     out += &scenario(&["--dump", "echo", "--json", r#"{"count": 2}"#]);
     out += &scenario(&["--do", "get-stats"]);
@@ -106,9 +106,10 @@ fn ynl_stats() {
 }
 
 /// Whether process `pid` has a generic netlink socket subscribed to a multicast group
-/// (`/proc/net/netlink`: protocol 16, its port ID, a non-zero group mask).
+/// (`/proc/net/netlink` of this thread's namespace: protocol 16, its port ID, a non-zero group
+/// mask).
 fn subscribed(pid: u32) -> bool {
-    let table = std::fs::read_to_string("/proc/net/netlink").unwrap_or_default();
+    let table = std::fs::read_to_string("/proc/thread-self/net/netlink").unwrap_or_default();
     table.lines().skip(1).any(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
         f.len() > 3 && f[1] == "16" && f[2] == pid.to_string() && f[3] != "00000000"
@@ -120,7 +121,7 @@ fn subscribed(pid: u32) -> bool {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn ynl_notifications() {
-    let _lock = serial();
+    let _share = concurrent_portless();
     ensure_loaded();
     let args = ["--subscribe", "events", "--sleep", "10"];
     let child = Command::new(lab().client("ynl"))
@@ -236,7 +237,7 @@ fn kernel_policies() -> Outcome {
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn ynl_policies_match_the_spec() {
-    let _lock = serial();
+    let _share = concurrent();
     ensure_loaded();
     let kernel = kernel_policies();
     assert_eq!(kernel.code, Some(0), "getpolicy failed: {kernel:?}");

@@ -98,6 +98,11 @@ pub struct Sock {
 impl Sock {
     /// Opens and binds a socket of `protocol`; the kernel picks the port id.
     pub fn open(protocol: i32) -> io::Result<Sock> {
+        Sock::open_at(protocol, 0)
+    }
+
+    /// Opens a socket of `protocol` bound to port id `port` (0: the kernel picks one).
+    pub fn open_at(protocol: i32, port: u32) -> io::Result<Sock> {
         // SAFETY: plain syscalls on a descriptor we own; the address is fully initialised.
         unsafe {
             let fd = check(
@@ -111,6 +116,7 @@ impl Sock {
             let fd = OwnedFd::from_raw_fd(fd);
             let mut addr: libc::sockaddr_nl = std::mem::zeroed();
             addr.nl_family = libc::AF_NETLINK as u16;
+            addr.nl_pid = port;
             let mut len = std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t;
             check(
                 libc::bind(fd.as_raw_fd(), &addr as *const _ as *const _, len),
