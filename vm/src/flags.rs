@@ -128,6 +128,10 @@ pub struct TourArgs {
 pub struct WatchArgs {
     #[command(flatten)]
     pub vm: VmArgs,
+    /// On `watch`, `--gdb` needs a kernel with its gdb scripts (`--kernel debug`): their
+    /// `lx-symbols` follows the module through the suite's reloads and watch's rebuilds.
+    #[command(flatten)]
+    pub debugger: DebuggerArgs,
     /// Passed to the suite binary on every round, e.g. a test name filter: `-- echo`.
     #[arg(last = true)]
     pub suite_args: Vec<String>,

@@ -5,6 +5,11 @@
 //!
 //! The debug kernel has its own `vmlinux` (with DWARF); a Debian kernel's comes from its
 //! `linux-image-<release>-dbg` package (about 0.9 to 1.2 GB), fetched only when `--gdb` asks.
+//!
+//! `watch --gdb` reloads the module all the time (the suite's load tests, every rebuild), so fixed
+//! addresses go stale: there gdb runs the kernel's `lx-symbols`, which reloads a module's symbols
+//! whenever the kernel loads it. It comes with the kernel's gdb scripts (`vmlinux-gdb.py`, built
+//! by `CONFIG_GDB_SCRIPTS`), which the debug kernel has and Debian's packages do not.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -31,11 +36,48 @@ fn dir(out: &Path) -> PathBuf {
     out.join("gdb")
 }
 
+/// How gdb learns where the modules are.
+#[derive(Debug, Clone, Copy)]
+pub enum Modules<'a> {
+    /// Loaded once: `add-symbol-file` with the addresses the guest wrote.
+    AsLoaded,
+    /// Reloaded at will: `lx-symbols` with the `.ko` files in this directory, on every load.
+    Follow(&'a Path),
+}
+
 /// Host side, before the boot: finds (or fetches) the kernel's `vmlinux`, writes `init.gdb`, and
-/// returns its path. The modules' part comes from the guest once they are in.
-pub fn prepare(sh: &Shell, kernel: &Kernel, out: &Path, no_install: bool) -> Result<PathBuf> {
+/// returns its path. The modules' part comes from the guest once they are in, or from
+/// `lx-symbols`.
+pub fn prepare(
+    sh: &Shell,
+    kernel: &Kernel,
+    out: &Path,
+    modules: Modules,
+    no_install: bool,
+) -> Result<PathBuf> {
+    // Checked first: a Debian kernel's vmlinux is a download of a gigabyte, and has no scripts.
+    if let Modules::Follow(_) = modules {
+        let scripts = kernel.boot.join("vmlinux-gdb.py");
+        if !scripts.is_file() {
+            return Err(crate::verdict::usage_error(format!(
+                "watch --gdb follows the module through its reloads with the kernel's \
+                 lx-symbols, and {} has no gdb scripts (vmlinux-gdb.py, built beside vmlinux \
+                 by CONFIG_GDB_SCRIPTS; Debian's packages have none): use --kernel debug, or \
+                 `cargo lab shell --gdb` on this kernel",
+                kernel.name,
+            )));
+        }
+    }
     crate::deps::ensure_gdb(no_install)?;
     let vmlinux = vmlinux(sh, kernel)?;
+    let load_modules = match modules {
+        Modules::AsLoaded => format!("source {}", dir(out).join(MODULES).display()),
+        // Breakpoints in the module wait for its next load.
+        Modules::Follow(kmod_dir) => format!(
+            "set breakpoint pending on\nlx-symbols {}",
+            kmod_dir.display()
+        ),
+    };
     let dir = dir(out);
     fs::create_dir_all(&dir)?;
     // A file from an earlier boot would give gdb another boot's addresses.
@@ -50,12 +92,11 @@ pub fn prepare(sh: &Shell, kernel: &Kernel, out: &Path, no_install: bool) -> Res
              add-auto-load-safe-path {trusted}\n\
              file {vmlinux}\n\
              target remote localhost:{PORT}\n\
-             source {modules}\n",
+             {load_modules}\n",
             vmlinux = vmlinux.display(),
             // The kernel's gdb helpers (`lx-symbols`, `lx-dmesg`) next to the debug kernel's
             // vmlinux load only from a trusted path: the lab's own cache of that kernel.
             trusted = vmlinux.ancestors().nth(2).unwrap_or(&vmlinux).display(),
-            modules = dir.join(MODULES).display(),
         ),
     )?;
     Ok(init)
@@ -68,6 +109,19 @@ pub fn how_to_attach(kernel: &Kernel, init: &Path) -> String {
          ==>     gdb -x {}\n\
          ==> e.g. `break xmpl_echo_doit`, `continue`, then run `gnl-raw echo hi` in the guest \
          (the guest stops while gdb holds it; `detach` lets it go)",
+        kernel.name,
+        init.display()
+    )
+}
+
+/// What to tell the user of `watch --gdb`.
+pub fn how_to_follow(kernel: &Kernel, init: &Path) -> String {
+    format!(
+        "==> [{}] gdb: attach from another terminal with\n\
+         ==>     gdb -x {}\n\
+         ==> e.g. `break xmpl_echo_doit`, `continue`, then save a change: the round's requests \
+         stop there, whichever load of the module serves them (`detach` lets the guest go; after \
+         a reboot, attach again)",
         kernel.name,
         init.display()
     )

@@ -67,6 +67,7 @@ fn gdb_prepare(prep: &super::Prepared, command: &str, no_install: bool) -> Resul
         &prep.sh,
         kernel,
         &project::kernel_dir(&kernel.name),
+        gdb::Modules::AsLoaded,
         no_install,
     )?;
     eprintln!("{}", gdb::how_to_attach(kernel, &init));

@@ -21,7 +21,7 @@ use crate::boot::BootResult;
 use crate::flags::{VmArgs, WatchArgs};
 use crate::kernel::Kernel;
 use crate::verdict::{usage_error, Outcome, Verdict};
-use crate::{build, project};
+use crate::{build, gdb, project};
 
 /// The files of the host-guest protocol, shared with the guest side.
 pub mod protocol {
@@ -242,9 +242,20 @@ pub fn run(args: &WatchArgs) -> Result<u8> {
         kernel.name, kernel.release
     );
     let mut kmod_dir = build::module(&prep.sh, kernel, &[])?;
+    let vm_args = VmArgs {
+        gdb: args.debugger.gdb,
+        ..args.vm.clone()
+    };
+    if vm_args.gdb {
+        let out = project::kernel_dir(&kernel.name);
+        let follow = gdb::Modules::Follow(&kmod_dir);
+        let init = gdb::prepare(&prep.sh, kernel, &out, follow, vm_args.install.no_install)?;
+        eprintln!("{}", gdb::how_to_follow(kernel, &init));
+    }
+    let args_vm = &vm_args;
 
     std::thread::scope(|scope| -> Result<u8> {
-        let mut vm = WarmVm::boot(scope, &prep, kernel, &args.vm, &kmod_dir)?;
+        let mut vm = WarmVm::boot(scope, &prep, kernel, args_vm, &kmod_dir)?;
         let mut since = Instant::now();
         let mut rebuilt = Duration::ZERO;
         let mut booting = true;
@@ -267,10 +278,8 @@ pub fn run(args: &WatchArgs) -> Result<u8> {
                         verdict.print();
                     }
                     eprintln!("==> [{}] {why}: booting it again", kernel.name);
-                    vm = WarmVm::boot(scope, &prep, kernel, &args.vm, &kmod_dir)?;
-                    booting = true;
-                    since = Instant::now();
-                    continue;
+                    // The same code would end it the same way: the next round waits for a change.
+                    vm = WarmVm::boot(scope, &prep, kernel, args_vm, &kmod_dir)?;
                 }
                 RoundEnd::Judged(verdict, must_reboot) => {
                     verdict.print();
@@ -285,11 +294,8 @@ pub fn run(args: &WatchArgs) -> Result<u8> {
                     if must_reboot {
                         eprintln!("==> [{}] rebooting: {}", kernel.name, verdict.reason);
                         vm.stop();
-                        vm = WarmVm::boot(scope, &prep, kernel, &args.vm, &kmod_dir)?;
-                        booting = true;
-                        since = Instant::now();
-                        rebuilt = Duration::ZERO;
-                        continue;
+                        // As above: booted now, so that the next round finds it warm.
+                        vm = WarmVm::boot(scope, &prep, kernel, args_vm, &kmod_dir)?;
                     }
                 }
             }

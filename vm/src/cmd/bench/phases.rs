@@ -86,6 +86,7 @@ pub(super) fn lab(args: &BenchArgs) -> Result<u8> {
     let dir = bench_dir();
     fs::create_dir_all(&dir)?;
     let mut code = 0;
+    let mut singles = Vec::new();
     for kernel in &prep.kernels {
         let mode = vec![
             "test".to_owned(),
@@ -154,8 +155,46 @@ pub(super) fn lab(args: &BenchArgs) -> Result<u8> {
         fs::write(&file, serde_json::to_string_pretty(&json)? + "\n")?;
         fs::write(dir.join(format!("lab-{}.md", kernel.name)), &report_md)?;
         eprintln!("==> [{}] results: {}", kernel.name, file.display());
+        singles.push((kernel.name.clone(), phases.total()));
+    }
+    if singles.len() > 1 {
+        let all = together(&singles, prep.accel.name())?;
+        println!("\n{all}");
+        fs::write(dir.join("lab-together.md"), &all)?;
     }
     Ok(code)
+}
+
+/// The kernels in one `cargo lab test --kernel A,B,...` (side by side as its `--jobs` default
+/// allows), next to the slowest of their single runs above.
+fn together(singles: &[(String, f64)], accel: &str) -> Result<String> {
+    let names: Vec<&str> = singles.iter().map(|(n, _)| n.as_str()).collect();
+    let list = names.join(",");
+    eprintln!(
+        "==> bench: the {} kernels in one run: cargo lab test --kernel {list}",
+        names.len()
+    );
+    let exe = std::env::current_exe()?;
+    let t = Instant::now();
+    let status = std::process::Command::new(exe)
+        .args(["test", "--kernel", &list, "--accel", accel])
+        .current_dir(crate::project::root())
+        .stdin(std::process::Stdio::null())
+        .status()?;
+    let seconds = t.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("cargo lab test --kernel {list} failed ({status}): its output is above");
+    }
+    let (slowest, slowest_s) = singles
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("more than one kernel");
+    Ok(format!(
+        "| figure | measured | target |\n|---|---:|---|\n\
+         | `cargo lab test --kernel {list}` ({} at a time) / slowest single run ({slowest}, {slowest_s:.1} s) | {seconds:.1} s, {:.2}× | under 1.5× |\n",
+        crate::cmd::default_jobs(),
+        seconds / slowest_s
+    ))
 }
 
 /// The inner loop's targets (issue 18), each figure next to its target.
