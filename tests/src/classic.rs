@@ -107,7 +107,8 @@ pub fn crafted(what: &str, datagram: &[u8]) -> String {
 }
 
 /// Sends one datagram to the kernel on a fresh socket (the codec's) and renders every message
-/// of the answer (nothing within a second is "no answer").
+/// of the answer. No waiting: netlink runs a kernel socket's input in the sender's sendmsg, so
+/// whatever the module answers is queued before `send` returns (nothing queued is "no answer").
 fn exchange(datagram: &[u8]) -> io::Result<String> {
     let sock = Sock::open(PROTOCOL)?;
     for option in [NETLINK_EXT_ACK, NETLINK_CAP_ACK] {
@@ -121,7 +122,7 @@ fn exchange(datagram: &[u8]) -> io::Result<String> {
     }
     let mut buf = vec![0u8; 32 * 1024];
     let mut answer = String::new();
-    while let Ok(Some(n)) = sock.recv(&mut buf, 1000) {
+    while let Ok(Some(n)) = sock.recv(&mut buf, 0) {
         answer += &render(&buf[..n], sock.port);
     }
     if answer.is_empty() {
