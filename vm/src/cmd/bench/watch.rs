@@ -1,6 +1,6 @@
 //! `cargo lab bench --lab`, the inner loop: runs `cargo lab watch` as a user would, saves a change
-//! to the module, and times it from the save to the verdict, for one filtered test group and for
-//! the whole suite.
+//! to the module, and times it from the save to the verdict, for one filtered test and for the
+//! whole suite.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -13,9 +13,9 @@ use serde::Serialize;
 use crate::kernel::Kernel;
 use crate::project;
 
-/// The tests of the filtered round: `echo` is the suite's quickest group that exercises the
-/// module's doit.
-pub const FILTER: &str = "echo";
+/// The filtered round's one test, as the target names it: a message echoed by each client, so the
+/// round goes through the module's doit.
+pub const FILTER: &str = "echo::echo_message";
 
 /// What one `cargo lab watch` round after a change measured, in seconds.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -29,7 +29,7 @@ pub struct Round {
 /// The inner loop's figures for one kernel.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct WatchFigures {
-    /// `cargo lab watch -- echo`: a change to the module, then the filtered tests.
+    /// `cargo lab watch -- FILTER`: a change to the module, then the one filtered test.
     pub filtered: Round,
     /// `cargo lab watch`: a change to the module, then the whole suite.
     pub whole: Round,
