@@ -154,6 +154,14 @@ impl Verdict {
 /// which build of each kernel ran and the compiler its module was built with.
 pub fn summary_table(verdicts: &[Verdict]) -> String {
     let secs = |s: Option<f64>| s.map_or_else(|| "-".to_owned(), |s| format!("{s:.1}s"));
+    // No libtest counts (a fuzz run, a VM that never reported) is not "0 passed".
+    let count = |v: &Verdict, n: u32| {
+        if v.passed + v.failed == 0 {
+            "-".to_owned()
+        } else {
+            n.to_string()
+        }
+    };
     let mut out = String::from(
         "kernel     accel  result                 passed failed    boot   suite   total\n",
     );
@@ -163,8 +171,8 @@ pub fn summary_table(verdicts: &[Verdict]) -> String {
             v.kernel,
             v.accel,
             v.result.label(),
-            v.passed,
-            v.failed,
+            count(v, v.passed),
+            count(v, v.failed),
             secs(v.boot_seconds),
             secs(v.guest_seconds),
             v.seconds
@@ -249,6 +257,17 @@ mod tests {
             table.contains("6.1.0-57-amd64 (module built with gcc-12"),
             "{table}"
         );
+        // A run without libtest counts (fuzz) shows none, not "0 passed".
+        let mut fuzz = verdict(Outcome::Passed);
+        (fuzz.passed, fuzz.failed) = (0, 0);
+        let row: Vec<String> = summary_table(&[fuzz])
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(row[3..5], ["-", "-"], "{row:?}");
         let json = serde_json::to_string(&verdict(Outcome::KernelUnhealthy)).unwrap();
         assert!(json.contains("\"result\":\"kernel-unhealthy\""), "{json}");
     }
