@@ -103,6 +103,8 @@ pub struct Boot<'a> {
     pub kill: Option<Arc<AtomicBool>>,
     /// QEMU's gdb stub on localhost:1234 and no KASLR (vng `--debug`), for `--gdb`.
     pub gdb: bool,
+    /// vCPUs.
+    pub cpus: u16,
 }
 
 /// How a boot ended.
@@ -172,7 +174,8 @@ impl Boot<'_> {
         // seconds of retries anyway: go straight to 9p.
         // KASAN keeps an eighth of memory as shadow, kmemleak and lockdep their own tables.
         let memory = if self.kernel.debug { "2G" } else { "1G" };
-        cmd.args(["--memory", memory, "--cpus", "2", "--force-9p"]);
+        let cpus = self.cpus.to_string();
+        cmd.args(["--memory", memory, "--cpus", &cpus, "--force-9p"]);
         for dir in std::iter::once(&self.out_dir).chain(&self.rw_dirs) {
             cmd.arg(format!("--rwdir={}", dir.display()));
         }

@@ -72,6 +72,10 @@ pub struct VmArgs {
     pub timeout: u64,
     #[command(flatten)]
     pub install: InstallArgs,
+    /// vCPUs per guest. Default: the host's cores, shared among the guests that run at once (under
+    /// TCG each vCPU is a host thread: more than the cores only adds switching).
+    #[arg(long, env = "GENL_LAB_CPUS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub cpus: Option<u16>,
     /// Boot with allocator debugging: slub_debug=FZPU, and KFENCE sampling where the kernel has it.
     #[arg(long)]
     pub hardened: bool,
@@ -102,7 +106,8 @@ pub struct DebuggerArgs {
 pub struct TestArgs {
     #[command(flatten)]
     pub vm: VmArgs,
-    /// Kernels booted side by side (each VM has 2 vCPUs): default one per 2 host cores.
+    /// Kernels booted side by side (the host's cores are shared among them): default one per 2
+    /// host cores.
     #[arg(long, short = 'j', default_value_t = crate::cmd::default_jobs())]
     pub jobs: usize,
     /// Passed to the suite binary, e.g. a test name filter: `cargo lab test -- echo`.

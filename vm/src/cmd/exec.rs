@@ -111,6 +111,7 @@ pub fn shell(args: &ShellArgs) -> Result<u8> {
         quiet: false,
         kill: None,
         gdb,
+        cpus: super::vcpus(args, 1),
     };
     let code = boot.run_interactive(&script)?;
     Ok(u8::try_from(code).unwrap_or(1))

@@ -10,7 +10,9 @@ use crate::{build, project};
 pub fn run(args: &TestArgs) -> Result<u8> {
     let mut vm = args.vm.clone();
     let prep = super::prepare(&vm)?;
-    vm.quiet = args.jobs > 1 && prep.kernels.len() > 1;
+    let side_by_side = args.jobs.clamp(1, prep.kernels.len().max(1));
+    vm.quiet = side_by_side > 1;
+    vm.cpus = Some(super::vcpus(&vm, side_by_side));
     eprintln!("==> building the test suite");
     let suite = build::suite(&prep.sh)?;
     let verdicts = super::each_kernel(&prep, args.jobs, |prep, kernel| {
