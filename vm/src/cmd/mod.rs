@@ -83,6 +83,13 @@ pub fn prepare(args: &VmArgs) -> Result<Prepared> {
     })
 }
 
+impl Prepared {
+    /// How many of the kernels boot at once with `jobs` asked for: at least 1, at most them all.
+    pub fn side_by_side(&self, jobs: usize) -> usize {
+        jobs.clamp(1, self.kernels.len().max(1))
+    }
+}
+
 /// Runs `one` for every kernel, `jobs` kernels at a time (VMs side by side), and returns the
 /// verdicts in the kernels' order. With more than one at a time the guests' output goes to their
 /// logs only and each kernel prints its progress lines and its verdict.
@@ -91,7 +98,7 @@ pub fn each_kernel(
     jobs: usize,
     one: impl Fn(&Prepared, &Kernel) -> Result<Verdict> + Sync,
 ) -> Result<Vec<Verdict>> {
-    let jobs = jobs.clamp(1, prep.kernels.len().max(1));
+    let jobs = prep.side_by_side(jobs);
     if jobs == 1 {
         return prep.kernels.iter().map(|k| one(prep, k)).collect();
     }

@@ -10,7 +10,7 @@ use crate::{build, project};
 pub fn run(args: &TestArgs) -> Result<u8> {
     let mut vm = args.vm.clone();
     let prep = super::prepare(&vm)?;
-    let side_by_side = args.jobs.clamp(1, prep.kernels.len().max(1));
+    let side_by_side = prep.side_by_side(args.jobs);
     vm.quiet = side_by_side > 1;
     vm.cpus = Some(super::vcpus(&vm, side_by_side));
     eprintln!("==> building the test suite");
