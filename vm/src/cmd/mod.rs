@@ -294,7 +294,7 @@ pub fn guest_boot<'k>(
         accel: prep.accel,
         out_dir: project::kernel_dir(&kernel.name),
         rw_dirs: vec![project::root().join("tests")],
-        append: allocator_args(kernel, args.hardened),
+        append: [allocator_args(kernel, args.hardened), args.append.clone()].concat(),
         exec,
         timeout: Duration::from_secs(timeout),
         verbose: args.verbose,

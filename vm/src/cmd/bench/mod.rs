@@ -10,6 +10,7 @@
 
 mod measure;
 mod phases;
+mod publish;
 mod report;
 mod stats;
 mod watch;
@@ -26,7 +27,7 @@ use crate::flags::{BenchArgs, GuestPlan};
 use crate::project;
 use crate::verdict::Outcome;
 use measure::{RawRun, RAW_FILE};
-use report::{chart, latest_results, table, versions};
+use report::{chart, comparison, latest_results, table, versions};
 use stats::{summarize, RunResult};
 
 impl GuestPlan {
@@ -106,6 +107,9 @@ fn clients(args: &BenchArgs) -> Result<u8> {
     let versions = versions(&prep.sh);
     let dir = bench_dir();
     fs::create_dir_all(&dir)?;
+    let load_before = publish::host_load();
+    let started = now_iso();
+    let mut measured = Vec::new();
     let mut code = 0;
     for kernel in &prep.kernels {
         let mut mode = vec!["bench".to_owned()];
@@ -138,6 +142,22 @@ fn clients(args: &BenchArgs) -> Result<u8> {
         fs::write(&file, serde_json::to_string_pretty(&result)? + "\n")?;
         eprintln!("==> [{}] results: {}", kernel.name, file.display());
         print!("{}", table(std::slice::from_ref(&result)));
+        print!("{}", comparison(&result));
+        measured.push(result);
+    }
+    if !measured.is_empty() {
+        let mut body = publish::provenance(&started, &load_before);
+        body += &format!("\n{}\n", table(&measured));
+        measured.iter().for_each(|r| body += &comparison(r));
+        let page = publish::measurements_section(
+            "bench-clients",
+            "`cargo lab bench`: what each client costs",
+            &body,
+        )?;
+        let drawn = dir.join("this-run.svg");
+        chart(&measured, &drawn)?;
+        let svg = publish::publish_chart(&drawn, publish::CHART)?;
+        eprintln!("==> figures: {} and {}", page.display(), svg.display());
     }
     let latest = latest_results(&dir)?;
     if !latest.is_empty() {
