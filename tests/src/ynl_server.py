@@ -117,7 +117,7 @@ def child(request, protocol):
 
         cli.YnlFamily = Recorded
         cli.time.sleep = until_events(request["events"], families)
-    sys.argv = ["ynl"] + args
+    sys.argv = [cli.__file__] + args  # argparse names the program as `ynl` did
     code = 0
     try:
         cli.main()
