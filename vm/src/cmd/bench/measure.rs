@@ -99,7 +99,10 @@ pub(super) fn measure(plan: &GuestPlan, bin_dir: &Path, out: &Path) -> Result<Ra
             .with_context(|| format!("cannot copy {} to {}", c.client, local.display()))?;
         bins.push(bin);
     }
-    println!("bench: echo processes x{}, the clients in turn", plan.processes);
+    println!(
+        "bench: echo processes x{}, the clients in turn",
+        plan.processes
+    );
     // One process of each client in turn, round after round: a busy spell of the host falls
     // on every client alike (in blocks of one client it made a 1.4x difference either way).
     for _ in 0..plan.processes {
