@@ -1,8 +1,8 @@
 //! Harness of the genl-lab integration suite, one module per concern: the lab's environment
 //! ([`lab`]), running commands and clients ([`run`]), snapshots and their filters ([`snapshot`]),
 //! scenarios every client runs ([`scenario`]), loading the module ([`module`]), the kernel log
-//! ([`kmsg`]), monitors ([`monitor`]), crafted generic netlink ([`genl`]) and the classic unit
-//! ([`classic`]). The suite's files use the names re-exported here.
+//! ([`kmsg`]), monitors ([`monitor`]), crafted generic netlink ([`genl`]) the classic unit
+//! ([`classic`]) and the kernel's YNL CLI ([`ynl`]). The suite's files use the names re-exported here.
 //!
 //! The suite runs inside the guest VM as root (`cargo lab test`); every test first takes its
 //! turn ([`turn`]): the machine to itself ([`exclusive`]), or a network namespace of its own
@@ -18,6 +18,7 @@ pub mod run;
 pub mod scenario;
 pub mod snapshot;
 pub mod turn;
+pub mod ynl;
 
 pub use kmsg::KernelLog;
 pub use lab::{kernel_at_least, lab, Lab, CLIENTS, MODULE};

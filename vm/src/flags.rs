@@ -87,6 +87,9 @@ pub struct VmArgs {
     /// Boot with allocator debugging: slub_debug=FZPU, and KFENCE sampling where the kernel has it.
     #[arg(long)]
     pub hardened: bool,
+    /// More kernel command-line options, e.g. `--append clocksource=hpet` (repeatable).
+    #[arg(long, value_name = "OPTIONS", env = "GENL_LAB_APPEND")]
+    pub append: Vec<String>,
     /// Show the whole kernel console while the VM runs (it is always saved to the log).
     #[arg(long, short = 'v')]
     pub verbose: bool,

@@ -91,8 +91,24 @@ pub fn install_client(sh: &Shell, bin_dir: &Path) -> Result<()> {
     fs::remove_file(&specs).ok();
     std::os::unix::fs::symlink(tools.join("Documentation/netlink/specs"), &specs)
         .with_context(|| format!("cannot create {}", specs.display()))?;
-    let path = bin_dir.join("ynl");
-    fs::write(&path, script).with_context(|| format!("cannot write {}", path.display()))?;
+    write_script(sh, &bin_dir.join("ynl"), &script)?;
+    // The suite's: one Python for every YNL call of a run (tests/src/ynl.rs says how).
+    let server = format!(
+        "#!/bin/sh\n\
+         # The suite's YNL server ({SERVER}), written by `cargo lab` (vm/src/ynl.rs).\n\
+         exec {PYTHON} {server} {ynl_dir} {spec}\n",
+        server = project::root().join(SERVER).display(),
+        ynl_dir = tools.join("tools/net/ynl").display(),
+        spec = spec.display(),
+    );
+    write_script(sh, &bin_dir.join("ynl-server"), &server)
+}
+
+/// The suite's YNL server, relative to the project root.
+const SERVER: &str = "tests/src/ynl_server.py";
+
+fn write_script(sh: &Shell, path: &Path, text: &str) -> Result<()> {
+    fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     cmd!(sh, "chmod 0755 {path}").run()?;
     Ok(())
 }

@@ -7,22 +7,18 @@ use std::time::{Duration, Instant};
 
 use genl_lab_tests::{
     concurrent, concurrent_portless, ensure_loaded, fresh_state, kernel_at_least, lab,
-    run_command_with_stdin, snapshot, snapshot_for, Outcome,
+    run_command_with_stdin, snapshot, snapshot_for, ynl, Outcome,
 };
 
-/// `ynl ARGS` as root, or as root without CAP_NET_ADMIN (`nobody` cannot read the tools, which
-/// are in root's cache).
+/// `ynl ARGS` as root, or as root without CAP_NET_ADMIN.
 fn ynl(args: &[&str], unprivileged: bool) -> Outcome {
-    let mut command = if unprivileged {
-        let mut c = Command::new("setpriv");
-        c.args(["--bounding-set=-net_admin", "--inh-caps=-net_admin", "--"]);
-        c.arg(lab().client("ynl"));
-        c
-    } else {
-        Command::new(lab().client("ynl"))
-    };
-    command.args(args);
-    run_command_with_stdin(command, None)
+    ynl::run(
+        args,
+        ynl::Options {
+            unprivileged,
+            ..ynl::Options::default()
+        },
+    )
 }
 
 /// The command and what it did; of a Python traceback only its last line (the error and the
@@ -117,25 +113,24 @@ fn subscribed(pid: u32) -> bool {
 }
 
 /// Notifications: `ynl --subscribe events` prints the events of an echo and of a dump count
-/// change. (The 6.12 tools cannot mix --subscribe and --do on one socket: two processes.)
+/// change. (The 6.12 tools cannot mix --subscribe and --do on one socket: two processes.) The
+/// sleep is a deadline: the listener stops as soon as it has the two events.
 #[test]
 #[ignore = "runs in the lab's guest VM as root: `cargo lab test`"]
 fn ynl_notifications() {
     let _share = concurrent_portless();
     ensure_loaded();
     let args = ["--subscribe", "events", "--sleep", "10"];
-    let child = Command::new(lab().client("ynl"))
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start ynl --subscribe");
+    let events = ynl::Options {
+        events: Some(2),
+        ..ynl::Options::default()
+    };
+    let listener = ynl::start(&args, events);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !subscribed(child.id()) {
+    while !subscribed(listener.pid) {
         assert!(Instant::now() < deadline, "ynl did not subscribe in 60 s");
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
-    // The events come from the C client: a Python start under TCG would outlast the sleep.
     let mut out = String::new();
     for args in [["echo", "event"], ["set-dump-count", "3"]] {
         let mut command = Command::new(lab().client("gnl-raw"));
@@ -143,13 +138,7 @@ fn ynl_notifications() {
         let outcome = run_command_with_stdin(command, None);
         out += &format!("$ gnl-raw {}\n{}", args.join(" "), outcome.render());
     }
-    let output = child.wait_with_output().expect("ynl --subscribe");
-    let listener = Outcome {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    out += &doc(&args, &listener);
+    out += &doc(&args, &listener.wait());
     snapshot!(out);
 }
 
@@ -219,16 +208,18 @@ print("\n".join(have))
 /// CTRL_CMD_GETPOLICY per op, from the kernel through ynl and the kernel's nlctrl spec.
 fn kernel_policies() -> Outcome {
     let nlctrl = lab().client("ynl-specs").join("nlctrl.yaml");
-    let mut command = Command::new(lab().client("ynl"));
-    command.arg("--spec").arg(nlctrl).args([
+    let nlctrl = nlctrl.to_str().expect("a UTF-8 path");
+    let args = [
+        "--spec",
+        nlctrl,
         "--dump",
         "getpolicy",
         "--json",
         r#"{"family-name": "gnl_foobar_xmpl"}"#,
         "--output-json",
         "--no-schema",
-    ]);
-    run_command_with_stdin(command, None)
+    ];
+    ynl(&args, false)
 }
 
 /// Every kernel the lab runs (5.10 on: per-op policy dumps came with 5.10) reports each op's

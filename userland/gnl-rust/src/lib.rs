@@ -343,13 +343,13 @@ impl Client {
 
     /// `CMD_ECHO` doit: the kernel's echo of `msg`.
     pub fn echo(&mut self, msg: &[u8]) -> Result<Vec<u8>> {
-        let mut reply = Err(missing(Attr::Msg));
+        let mut reply = None;
         let attr = nlattr(Attr::Msg, Buffer::from([msg, b"\0"].concat()));
         self.request(Cmd::Echo, NlmF::empty(), vec![attr], |m| {
-            reply = string_bytes(&m, Attr::Msg);
+            reply = Some(string_bytes(&m, Attr::Msg));
             Ok(())
         })?;
-        reply
+        reply.unwrap_or_else(|| Err(missing(Attr::Msg)))
     }
 
     /// `CMD_ECHO` dump: calls `each` with every message's index and text; returns how many came.

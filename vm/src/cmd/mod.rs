@@ -107,6 +107,8 @@ pub struct BootPlan {
     pub gdb: bool,
     /// vCPUs per guest.
     pub cpus: u16,
+    /// More kernel command-line options (`--append`).
+    pub append: Vec<String>,
 }
 
 impl BootPlan {
@@ -125,6 +127,7 @@ impl BootPlan {
             quiet: side_by_side > 1,
             gdb: false,
             cpus,
+            append: args.append.clone(),
         }
     }
 }
@@ -331,7 +334,12 @@ pub fn guest_boot<'k>(
         accel: prep.accel,
         out_dir: project::kernel_dir(&kernel.name),
         rw_dirs: vec![project::root().join("tests")],
-        append: allocator_args(kernel, plan.hardened),
+        append: [
+            allocator_args(kernel, plan.hardened),
+            ninep_args(kernel),
+            plan.append.clone(),
+        ]
+        .concat(),
         exec,
         timeout: Duration::from_secs(timeout),
         verbose: plan.verbose,
@@ -339,6 +347,23 @@ pub fn guest_boot<'k>(
         kill: None,
         gdb: plan.gdb,
         cpus: plan.cpus,
+    }
+}
+
+/// 9p before 6.0 allocates two buffers of the mount's msize (about 500 KiB here) for every
+/// request, and `init_on_alloc`, on in Debian's kernels, zeroes them: under TCG every read of the
+/// guest's root file system then cost 5.10 several times what it costs 6.1, and every program it
+/// starts reads its libraries that way (docs/speed.md). 6.0 sizes the buffers to the message.
+fn ninep_args(kernel: &Kernel) -> Vec<String> {
+    let mut numbers = kernel
+        .release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let line = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    if line < (6, 0) {
+        vec!["init_on_alloc=0".to_owned()]
+    } else {
+        Vec::new()
     }
 }
 
@@ -364,6 +389,14 @@ fn allocator_args(kernel: &Kernel, hardened: bool) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernels_before_6_0_boot_without_zeroing_9p_buffers() {
+        let mut kernel = Kernel::for_tests();
+        assert!(ninep_args(&kernel).is_empty());
+        kernel.release = "5.10.0-46-amd64".into();
+        assert_eq!(ninep_args(&kernel), ["init_on_alloc=0"]);
+    }
 
     #[test]
     fn hardened_boots_add_kfence_only_where_the_kernel_has_it() {

@@ -9,6 +9,7 @@
 //! next to the C raw-socket client) and an SVG chart of the latest run of every kernel.
 
 mod phases;
+mod publish;
 mod report;
 mod stats;
 mod watch;
@@ -24,7 +25,7 @@ use crate::contract::{BenchPlan, Mode, RawRun, BENCH_RAW};
 use crate::flags::{self, BenchArgs};
 use crate::project;
 use crate::verdict::Outcome;
-use report::{chart, latest_results, table, versions};
+use report::{chart, comparison, latest_results, table, versions};
 use stats::{summarize, RunResult};
 
 /// The iterations of a benchmark run, or of a smoke run with `--quick`.
@@ -87,6 +88,9 @@ fn clients(args: &BenchArgs) -> Result<u8> {
     let versions = versions(&prep.sh);
     let dir = bench_dir();
     fs::create_dir_all(&dir)?;
+    let load_before = publish::host_load();
+    let started = now_iso();
+    let mut measured = Vec::new();
     let mut code = 0;
     for kernel in &prep.kernels {
         let run = super::run_on(&prep, kernel, &boot, &task)?;
@@ -117,6 +121,22 @@ fn clients(args: &BenchArgs) -> Result<u8> {
         fs::write(&file, serde_json::to_string_pretty(&result)? + "\n")?;
         eprintln!("==> [{}] results: {}", kernel.name, file.display());
         print!("{}", table(std::slice::from_ref(&result)));
+        print!("{}", comparison(&result));
+        measured.push(result);
+    }
+    if !measured.is_empty() {
+        let mut body = publish::provenance(&started, &load_before);
+        body += &format!("\n{}\n", table(&measured));
+        measured.iter().for_each(|r| body += &comparison(r));
+        let page = publish::measurements_section(
+            "bench-clients",
+            "`cargo lab bench`: what each client costs",
+            &body,
+        )?;
+        let drawn = dir.join("this-run.svg");
+        chart(&measured, &drawn)?;
+        let svg = publish::publish_chart(&drawn, publish::CHART)?;
+        eprintln!("==> figures: {} and {}", page.display(), svg.display());
     }
     let latest = latest_results(&dir)?;
     if !latest.is_empty() {

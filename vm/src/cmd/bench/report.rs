@@ -157,6 +157,50 @@ pub(super) fn table(results: &[RunResult]) -> String {
     md
 }
 
+/// gnl-rust next to the plainest neli client and to the C raw-socket client, each figure with
+/// its target (issue 35): a whole `echo` process and one steady echo.
+pub(super) fn comparison(result: &RunResult) -> String {
+    let find = |name: &str| result.clients.iter().find(|c| c.client == name);
+    let (Some(raw), Some(rust), Some(neli)) = (
+        find(lab_facts::GNL_RAW),
+        find(lab_facts::GNL_RUST),
+        find(lab_facts::GNL_NELI_BASELINE),
+    ) else {
+        return String::new();
+    };
+    let line = |figure: &str, value: f64, reference: f64, target: &str| {
+        format!(
+            "| {} ({}) | {figure} | {} | {} | {target} |\n",
+            result.kernel,
+            result.accel,
+            human_ns(value),
+            ratio(value, reference)
+        )
+    };
+    let mut md = String::from(
+        "\n| kernel | gnl-rust, against | median | ratio | target |\n|---|---|---:|---:|---|\n",
+    );
+    md += &line(
+        "process run / gnl-neli-baseline",
+        rust.process.median_ns,
+        neli.process.median_ns,
+        "at most 1×",
+    );
+    md += &line(
+        "process run / gnl-raw",
+        rust.process.median_ns,
+        raw.process.median_ns,
+        "at most 1.3×",
+    );
+    md += &line(
+        "steady echo / gnl-raw",
+        rust.steady.median_ns,
+        raw.steady.median_ns,
+        "at most 2×",
+    );
+    md
+}
+
 /// Bar charts of the median one-shot and steady-state latencies: one column per kernel, one bar
 /// per client, the same scale across kernels. SVG only, so no font libraries are needed.
 pub(super) fn chart(results: &[RunResult], path: &Path) -> Result<()> {
@@ -298,6 +342,25 @@ mod tests {
             lines[3]
         );
         assert!(lines[3].ends_with("| 60 (1.50×) |"), "{}", lines[3]);
+    }
+
+    #[test]
+    fn gnl_rust_is_compared_with_neli_and_raw() {
+        let mut r = result("6.1", "d", 1.5);
+        assert_eq!(comparison(&r), "", "no baseline, no comparison");
+        let mut neli = r.clients[1].clone();
+        neli.client = "gnl-neli-baseline".into();
+        neli.process.median_ns = 10e6;
+        r.clients.push(neli);
+        let md = comparison(&r);
+        assert!(
+            md.contains("| process run / gnl-neli-baseline | 7.50 ms | 0.75× |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| steady echo / gnl-raw | 30.0 µs | 1.50× | at most 2× |"),
+            "{md}"
+        );
     }
 
     #[test]
