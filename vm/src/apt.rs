@@ -155,10 +155,18 @@ impl Apt {
             .collect();
         let _cd = sh.push_dir(dest);
         let wanted = specs.clone();
-        let out = cmd!(sh, "apt-get {opts...} -q download {wanted...}")
-            .quiet()
-            .ignore_status()
-            .output()?;
+        let label = match packages {
+            [one] => format!("downloading {}", one.name),
+            _ => format!("downloading {} packages", packages.len()),
+        };
+        let total: u64 = packages.iter().map(|p| p.size).sum();
+        let partial = self.dir.join("archives/partial");
+        let out = crate::progress::watching_size(&label, &[dest, &partial], Some(total), || {
+            cmd!(sh, "apt-get {opts...} -q download {wanted...}")
+                .quiet()
+                .ignore_status()
+                .output()
+        })?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("E:")).collect();

@@ -12,11 +12,14 @@ mod deps;
 mod flags;
 mod gdb;
 mod health;
+mod install;
 mod junit;
 mod kernel;
+mod progress;
 mod project;
 mod toolchain;
 mod verdict;
+mod versions;
 mod ynl;
 
 use std::process::ExitCode;
