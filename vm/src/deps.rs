@@ -279,7 +279,10 @@ pub fn ensure(no_install: bool) -> Result<()> {
 
 /// Installs virtme-ng from PyPI for this user and puts it on PATH for this process.
 fn install_virtme_ng() -> Result<()> {
-    eprintln!("==> installing virtme-ng {} (boots the kernels) with pip", virtme_ng_pin());
+    eprintln!(
+        "==> installing virtme-ng {} (boots the kernels) with pip",
+        virtme_ng_pin()
+    );
     let python = which("python3")
         .context("python3 is missing: virtme-ng needs it (apt-get install python3-pip)")?;
     if !present(Probe::Program("pip3"))

@@ -71,7 +71,9 @@ pub fn parse_simulation(text: &str) -> Simulation {
                         .push((name.to_owned(), old.unwrap_or_default(), new.to_owned()));
                 }
             }
-            "Remv" | "Purg" => sim.removals.push((name.to_owned(), old.unwrap_or_default())),
+            "Remv" | "Purg" => sim
+                .removals
+                .push((name.to_owned(), old.unwrap_or_default())),
             _ => {}
         }
     }
@@ -218,8 +220,8 @@ fn simulate(packages: &[&str], log: &Path) -> Result<Simulation> {
         .env("LC_ALL", "C")
         .output()
         .context("cannot run apt-get -s")?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     append(log, &format!("$ apt-get -s install ...\n{text}"))?;
     if !out.status.success() {
         bail!("{}", explain_refusal(&text, packages));
@@ -514,8 +516,57 @@ Inst libbar2 [1.0-1] (1.1-1 Debian:12.15/oldstable [amd64])
 
     #[test]
     fn apt_status_lines_become_one_percentage() {
-        assert_eq!(status_percent("dlstatus:1:50.0000:Retrieving file 1 of 2"), Some(25));
-        assert_eq!(status_percent("pmstatus:udev:100.0000:Installed udev"), Some(100));
+        assert_eq!(
+            status_percent("dlstatus:1:50.0000:Retrieving file 1 of 2"),
+            Some(25)
+        );
+        assert_eq!(
+            status_percent("pmstatus:udev:100.0000:Installed udev"),
+            Some(100)
+        );
         assert_eq!(status_percent("Get:1 http://deb.debian.org bookworm"), None);
+    }
+
+    /// The qemu-utils case on a real apt: a Debian root whose qemu-utils came from
+    /// bookworm-backports (see docs/first-run.md), named by `GENL_LAB_TEST_APT_ROOT`.
+    #[test]
+    #[ignore = "needs a scratch Debian root in GENL_LAB_TEST_APT_ROOT (docs/first-run.md)"]
+    fn a_plan_that_removes_a_package_stops_before_installing() {
+        let root = PathBuf::from(std::env::var("GENL_LAB_TEST_APT_ROOT").unwrap());
+        let conf = std::env::temp_dir().join(format!("lab-apt-{}.conf", std::process::id()));
+        // apt and dpkg both work inside the root, so nothing can reach the host's packages.
+        fs::write(
+            &conf,
+            format!(
+                "Dir \"{0}/\";\nDPkg::Chroot-Directory \"{0}\";\n",
+                root.display()
+            ),
+        )
+        .unwrap();
+        // SAFETY: the only test of this binary that reads APT_CONFIG.
+        unsafe { std::env::set_var("APT_CONFIG", &conf) };
+        let status = root.join("var/lib/dpkg/status");
+        let before = fs::read(&status).unwrap();
+        let wanted = [
+            Wanted {
+                package: "qemu-system-x86",
+                why: "runs the VM",
+            },
+            Wanted {
+                package: "busybox-static",
+                why: "virtme-ng's initramfs",
+            },
+        ];
+        let err = install(&wanted, false).unwrap_err();
+        let msg = format!("{err:#}");
+        eprintln!("{msg}");
+        assert!(msg.contains("REMOVE qemu-utils 1:10.0.2"), "{msg}");
+        assert!(msg.contains("-t bookworm-backports"), "{msg}");
+        assert_eq!(
+            fs::read(&status).unwrap(),
+            before,
+            "the root's packages changed"
+        );
+        fs::remove_file(conf).ok();
     }
 }

@@ -76,7 +76,9 @@ impl Progress {
             bar.set_position(position);
             return;
         }
-        let tenth = self.total.map_or(0, |t| position.saturating_mul(10) / t.max(1));
+        let tenth = self
+            .total
+            .map_or(0, |t| position.saturating_mul(10) / t.max(1));
         if tenth > self.last_tenth || self.last_line.elapsed() >= LINE_EVERY {
             self.last_tenth = tenth.max(self.last_tenth);
             self.last_line = Instant::now();
@@ -100,7 +102,11 @@ impl Progress {
 
     /// Ends the bar with one line saying how it ended.
     pub fn finish(self, how: &str) {
-        let took = HumanDuration(self.bar.as_ref().map_or(self.last_line.elapsed(), |b| b.elapsed()));
+        let took = HumanDuration(
+            self.bar
+                .as_ref()
+                .map_or(self.last_line.elapsed(), |b| b.elapsed()),
+        );
         match &self.bar {
             Some(bar) => {
                 bar.finish_and_clear();

@@ -38,7 +38,10 @@ pub fn lines() -> Vec<String> {
     };
     vec![
         format!("virtme-ng  {vng} {vng_note}"),
-        format!("qemu       {}", first_line("qemu-system-x86_64", &["--version"])),
+        format!(
+            "qemu       {}",
+            first_line("qemu-system-x86_64", &["--version"])
+        ),
         format!("rust       {}", first_line("rustc", &["--version"])),
     ]
 }
