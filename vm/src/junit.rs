@@ -5,30 +5,33 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::verdict::{Outcome, Verdict};
 
 /// The file name, in each kernel's directory and in `target/lab`.
 pub const JUNIT_XML: &str = "junit.xml";
 
-/// What one libtest line said about one test.
+/// What libtest said about one test, its rerun included.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Status {
+pub enum Status {
     Ok,
     Failed(String),
     Ignored,
+    /// Failed (with this output), then passed when the guest reran it.
+    Flaky(String),
 }
 
+/// One test of the suite and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Case {
-    name: String,
-    status: Status,
+pub struct Case {
+    pub name: String,
+    pub status: Status,
 }
 
 /// The tests libtest reported in `console`: `test NAME ... ok|FAILED|ignored`, each failure with its
-/// `---- NAME stdout ----` section.
-fn parse_cases(console: &str) -> Vec<Case> {
+/// `---- NAME stdout ----` section. A test seen twice was rerun: failed then ok is flaky.
+pub fn parse_cases(console: &str) -> Vec<Case> {
     let mut cases: Vec<Case> = Vec::new();
     for line in console.lines() {
         let Some(rest) = line.trim_end().strip_prefix("test ") else {
@@ -43,6 +46,15 @@ fn parse_cases(console: &str) -> Vec<Case> {
             r if r.starts_with("ignored") => Status::Ignored,
             _ => continue,
         };
+        if let Some(earlier) = cases.iter_mut().find(|c| c.name == name) {
+            if earlier.status != status {
+                earlier.status = match (&earlier.status, status) {
+                    (Status::Failed(_), Status::Ok) => Status::Flaky(String::new()),
+                    (_, status) => status,
+                };
+            }
+            continue;
+        }
         cases.push(Case {
             name: name.to_owned(),
             status,
@@ -67,10 +79,13 @@ fn parse_cases(console: &str) -> Vec<Case> {
         }
     }
     sections.extend(current);
+    // The first run's output: a rerun's failure repeats it.
     for (name, text) in sections {
         if let Some(case) = cases.iter_mut().find(|c| c.name == name) {
-            if let Status::Failed(out) = &mut case.status {
-                *out = text.trim_end().to_owned();
+            if let Status::Failed(out) | Status::Flaky(out) = &mut case.status {
+                if out.is_empty() {
+                    *out = text.trim_end().to_owned();
+                }
             }
         }
     }
@@ -161,6 +176,15 @@ fn testsuite(verdict: &Verdict, console: &str) -> String {
         match &case.status {
             Status::Ok => xml.push_str("/>\n"),
             Status::Ignored => xml.push_str(">\n      <skipped/>\n    </testcase>\n"),
+            // Surefire's form for a pass on rerun: CI tools show it as flaky, not as a plain pass.
+            Status::Flaky(out) => {
+                let _ = writeln!(
+                    xml,
+                    ">\n      <flakyFailure message=\"flaky: failed, then passed on the rerun\">{}\
+                     </flakyFailure>\n    </testcase>",
+                    escape(out)
+                );
+            }
             Status::Failed(out) => {
                 let first = out
                     .lines()
@@ -199,8 +223,7 @@ fn suite_of(verdict: &Verdict) -> String {
 /// Writes `junit.xml` next to the kernel's `summary.json`.
 pub fn write_kernel(verdict: &Verdict) -> Result<()> {
     let path = verdict.logs.join(JUNIT_XML);
-    std::fs::write(&path, document(&[suite_of(verdict)]))
-        .with_context(|| format!("cannot write {}", path.display()))
+    crate::project::write_then_rename(&path, &document(&[suite_of(verdict)]))
 }
 
 /// Writes `target/lab/junit.xml`: every kernel of the run, one `<testsuite>` each.
@@ -208,8 +231,7 @@ pub fn write_run(lab_dir: &Path, verdicts: &[Verdict]) -> Result<()> {
     let suites: Vec<String> = verdicts.iter().map(suite_of).collect();
     let path = lab_dir.join(JUNIT_XML);
     std::fs::create_dir_all(lab_dir)?;
-    std::fs::write(&path, document(&suites))
-        .with_context(|| format!("cannot write {}", path.display()))
+    crate::project::write_then_rename(&path, &document(&suites))
 }
 
 #[cfg(test)]
@@ -250,6 +272,8 @@ test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out
             },
             passed: 1,
             failed: 1,
+            flaky: Vec::new(),
+            fingerprints: Vec::new(),
             seconds: 12.5,
             boot_seconds: None,
             guest_seconds: None,

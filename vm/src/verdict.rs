@@ -16,6 +16,8 @@ pub const EXIT_TESTS_FAILED: u8 = 1;
 pub const EXIT_KERNEL_UNHEALTHY: u8 = 2;
 /// Download, build, boot or timeout: the lab could not get as far as a test result.
 pub const EXIT_INFRA_FAILED: u8 = 3;
+/// Every test passed in the end, but some only on their rerun: flaky (CI may choose to accept it).
+pub const EXIT_FLAKY: u8 = 4;
 /// Bad command line or bad input (unknown kernel, not a kernel tree...): nothing was run.
 pub const EXIT_USAGE: u8 = 64;
 
@@ -50,6 +52,7 @@ pub fn exit_code_of_error(err: &anyhow::Error) -> u8 {
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Passed,
+    Flaky,
     TestsFailed,
     KernelUnhealthy,
     InfraFailed,
@@ -60,6 +63,7 @@ impl Outcome {
     pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Passed => EXIT_PASSED,
+            Outcome::Flaky => EXIT_FLAKY,
             Outcome::TestsFailed => EXIT_TESTS_FAILED,
             Outcome::KernelUnhealthy => EXIT_KERNEL_UNHEALTHY,
             Outcome::InfraFailed => EXIT_INFRA_FAILED,
@@ -69,6 +73,7 @@ impl Outcome {
     pub fn label(self) -> &'static str {
         match self {
             Outcome::Passed => "passed",
+            Outcome::Flaky => "flaky",
             Outcome::TestsFailed => "tests failed",
             Outcome::KernelUnhealthy => "kernel unhealthy",
             Outcome::InfraFailed => "infrastructure failed",
@@ -90,6 +95,10 @@ pub struct Verdict {
     pub reason: String,
     pub passed: u32,
     pub failed: u32,
+    /// Tests that failed, then passed on their rerun (counted in `passed`).
+    pub flaky: Vec<String>,
+    /// One per distinct kernel report (splat): its kind and first stack frames.
+    pub fingerprints: Vec<String>,
     /// The whole run: module build, boot, guest side, shutdown.
     pub seconds: f64,
     /// From starting the VM to the guest side's start (None when the guest never reported).
@@ -118,6 +127,8 @@ impl Verdict {
             reason,
             passed: 0,
             failed: 0,
+            flaky: Vec::new(),
+            fingerprints: Vec::new(),
             seconds: took.as_secs_f64(),
             boot_seconds: None,
             guest_seconds: None,
@@ -185,6 +196,14 @@ pub fn summary_table(verdicts: &[Verdict]) -> String {
             v.kernel, v.release, v.compiler
         );
     }
+    out += &crate::fingerprint::by_fingerprint(verdicts);
+    for v in verdicts.iter().filter(|v| !v.flaky.is_empty()) {
+        out += &format!(
+            "\nflaky on {} (failed, then passed on the rerun; exit {EXIT_FLAKY}): {}\n",
+            v.kernel,
+            v.flaky.join(", ")
+        );
+    }
     out
 }
 
@@ -212,6 +231,8 @@ mod tests {
             reason: String::new(),
             passed: 3,
             failed: 0,
+            flaky: Vec::new(),
+            fingerprints: Vec::new(),
             seconds: 1.0,
             boot_seconds: Some(0.5),
             guest_seconds: None,

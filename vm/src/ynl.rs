@@ -30,8 +30,12 @@ pub const REGENERATE: &str = "cargo lab lint --regenerate (or: just regenerate)"
 /// guest has no other (it does not inherit the host's PATH).
 const PYTHON: &str = "/usr/bin/python3";
 
-/// What the tools are extracted to, under `<cache>/ynl/<package version>/`.
-const WANTED: &[&str] = &["tools/net/ynl", "Documentation/netlink"];
+/// What the tools are extracted to, under `<cache>/ynl/<package version>/`; KUnit's KTAP parser
+/// too (it checks the lab's results.ktap, see ktap.rs).
+const WANTED: &[&str] = &["tools/net/ynl", "Documentation/netlink", KUNIT];
+
+/// The kernel's KUnit tools, with the KTAP parser `kunit_parser.py`, relative to [`tools`].
+pub const KUNIT: &str = "tools/testing/kunit";
 
 /// The extracted tree: `tools/net/ynl/...` and `Documentation/netlink/...` below it.
 pub fn tools(sh: &Shell) -> Result<PathBuf> {
@@ -55,6 +59,7 @@ fn cached(base: &Path) -> Option<PathBuf> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.join("tools/net/ynl/cli.py").exists())
+        .filter(|p| p.join(KUNIT).join("kunit_parser.py").exists())
         .collect();
     dirs.sort();
     dirs.pop()

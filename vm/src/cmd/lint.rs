@@ -40,6 +40,12 @@ pub fn run(args: &LintArgs) -> Result<u8> {
         format!("{} and {} generated from the spec", ynl::HEADER, ynl::RST),
         ynl::check_generated(&sh),
     );
+    for ktap in crate::ktap::written() {
+        check(
+            format!("{} read by the kernel's kunit_parser.py", ktap.display()),
+            crate::ktap::read_with_kunit_parser(&sh, &ktap).map(drop),
+        );
+    }
     for spec in &specs {
         let mut kernel = kernel::resolve(&sh, spec)?;
         if let kernel::KernelSpec::Debian { line, .. } = spec {

@@ -151,6 +151,9 @@ pub struct GuestReport {
     pub exit_code: i32,
     pub passed: u32,
     pub failed: u32,
+    /// Tests that failed, then passed when the guest reran them (counted in `passed`).
+    #[serde(default)]
+    pub flaky: Vec<String>,
     /// Problems the guest found outside the tests (e.g. a module that would not unload).
     pub problems: Vec<String>,
     /// The guest's clock (Unix seconds) when the guest side started and when it finished.
@@ -251,6 +254,7 @@ pub fn boot_guest_with(
     }
     verdict.save()?;
     crate::junit::write_kernel(&verdict)?;
+    crate::ktap::write_kernel(&verdict)?;
     Ok(GuestRun {
         verdict,
         report,
@@ -419,6 +423,8 @@ fn judge(
         reason: String::new(),
         passed: report.as_ref().map_or(0, |r| r.passed),
         failed: report.as_ref().map_or(0, |r| r.failed),
+        flaky: report.as_ref().map_or_else(Vec::new, |r| r.flaky.clone()),
+        fingerprints: Vec::new(),
         seconds: boot.took.as_secs_f64(),
         boot_seconds: None,
         guest_seconds: report.as_ref().map(|r| r.seconds),
@@ -439,7 +445,15 @@ fn judge(
         )
         .collect();
     (verdict.result, verdict.reason) = if let Some(first) = findings.first() {
-        (Outcome::KernelUnhealthy, first.clone())
+        // dmesg has the whole kernel log; the console has it when the guest never got to save it.
+        let kernel_log = if dmesg.is_empty() { &console } else { &dmesg };
+        verdict.fingerprints = crate::fingerprint::of_log(kernel_log);
+        let named = if verdict.fingerprints.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", verdict.fingerprints.join("; "))
+        };
+        (Outcome::KernelUnhealthy, format!("{first}{named}"))
     } else if boot.timed_out {
         (
             Outcome::InfraFailed,
@@ -468,6 +482,14 @@ fn judge(
             Some(r) if r.exit_code != 0 => (
                 Outcome::TestsFailed,
                 format!("the guest command exited with {}", r.exit_code),
+            ),
+            Some(r) if !r.flaky.is_empty() => (
+                Outcome::Flaky,
+                format!(
+                    "{} flaky (failed, then passed on the rerun): {}",
+                    r.flaky.len(),
+                    r.flaky.join(", ")
+                ),
             ),
             Some(_) => (Outcome::Passed, String::new()),
         }

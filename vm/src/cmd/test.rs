@@ -20,8 +20,11 @@ pub fn run(args: &TestArgs) -> Result<u8> {
             "test".to_owned(),
             "--suite".to_owned(),
             suite.display().to_string(),
-            "--".to_owned(),
         ];
+        if args.no_retry {
+            mode.push("--no-retry".to_owned());
+        }
+        mode.push("--".to_owned());
         mode.extend(args.suite_args.iter().cloned());
         let mut run = super::boot_guest(prep, kernel, &vm, &mode)?;
         super::capture_coverage(prep, kernel, &mut run.verdict, "test");
@@ -33,8 +36,9 @@ pub fn run(args: &TestArgs) -> Result<u8> {
     crate::junit::write_run(&project::lab_dir(), &verdicts)?;
     let passed: u32 = verdicts.iter().map(|v| v.passed).sum();
     let failed: u32 = verdicts.iter().map(|v| v.failed).sum();
+    let flaky: usize = verdicts.iter().map(|v| v.flaky.len()).sum();
     // The closing line in the form CI systems read: every test of every kernel.
-    println!("lab: {passed} passed, {failed} failed");
+    println!("lab: {passed} passed, {failed} failed, {flaky} flaky (passed on the rerun)");
     if pending_snapshots() {
         eprintln!(
             "==> snapshots changed: review them with `cargo insta review` (or `just review`)"

@@ -1,0 +1,251 @@
+//! KTAP, the kernel's test output format (what KUnit, kselftest and netdev's CI read), next to
+//! JUnit: `target/lab/<kernel>/results.ktap`, version 1, one subtest per suite module with a
+//! result line per test, SKIP for ignored tests, failure output as diagnostics, flaky tests named,
+//! and a last `verdict` test for the kernel's health, boot and build.
+
+use std::fmt::Write as _;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::junit::{self, Case, Status};
+use crate::verdict::{Outcome, Verdict};
+
+/// The file name in each kernel's directory.
+pub const RESULTS_KTAP: &str = "results.ktap";
+
+/// A KTAP test name: one line, no `#` (which would start a directive).
+fn name(text: &str) -> String {
+    text.replace(['#', '\n', '\r'], " ")
+}
+
+/// Diagnostic lines (`# ...`) for `text`, indented by `indent`.
+fn diagnostics(out: &mut String, indent: &str, text: &str) {
+    for line in text.lines() {
+        let line: String = line.chars().filter(|c| !c.is_control()).collect();
+        let _ = writeln!(out, "{indent}# {}", line.trim_end());
+    }
+}
+
+/// The cases grouped by module (`suite::echo::works` is `works` in `suite::echo`), in order of
+/// first appearance.
+fn by_module(cases: &[Case]) -> Vec<(String, Vec<(&str, &Status)>)> {
+    let mut groups: Vec<(String, Vec<(&str, &Status)>)> = Vec::new();
+    for case in cases {
+        let (module, test) = case.name.rsplit_once("::").unwrap_or(("tests", &case.name));
+        match groups.iter_mut().find(|(m, _)| m == module) {
+            Some((_, tests)) => tests.push((test, &case.status)),
+            None => groups.push((module.to_owned(), vec![(test, &case.status)])),
+        }
+    }
+    groups
+}
+
+/// One kernel's results as a KTAP version 1 document.
+pub fn document(verdict: &Verdict, cases: &[Case]) -> String {
+    let groups = by_module(cases);
+    let mut out = String::from("KTAP version 1\n");
+    let _ = writeln!(
+        out,
+        "# genl-lab on {} ({}, {}): {}",
+        name(&verdict.kernel),
+        verdict.release,
+        verdict.accel,
+        verdict.result.label()
+    );
+    let _ = writeln!(out, "1..{}", groups.len() + 1);
+    for (number, (module, tests)) in groups.iter().enumerate() {
+        let mut failed = false;
+        let _ = writeln!(out, "    KTAP version 1\n    # Subtest: {}", name(module));
+        let _ = writeln!(out, "    1..{}", tests.len());
+        for (i, (test, status)) in tests.iter().enumerate() {
+            let test = name(test);
+            let n = i + 1;
+            match status {
+                Status::Ok => {
+                    let _ = writeln!(out, "    ok {n} {test}");
+                }
+                Status::Ignored => {
+                    let _ = writeln!(out, "    ok {n} {test} # SKIP ignored by the suite");
+                }
+                Status::Failed(text) => {
+                    failed = true;
+                    diagnostics(&mut out, "    ", text);
+                    let _ = writeln!(out, "    not ok {n} {test}");
+                }
+                Status::Flaky(text) => {
+                    diagnostics(&mut out, "    ", "flaky: failed, then passed on the rerun:");
+                    diagnostics(&mut out, "    ", text);
+                    let _ = writeln!(out, "    ok {n} {test} # FLAKY passed on the rerun");
+                }
+            }
+        }
+        let result = if failed { "not ok" } else { "ok" };
+        let _ = writeln!(out, "{result} {} {}", number + 1, name(module));
+    }
+    let last = groups.len() + 1;
+    if verdict.result == Outcome::Passed || verdict.result == Outcome::Flaky {
+        let _ = writeln!(out, "ok {last} verdict");
+    } else {
+        diagnostics(
+            &mut out,
+            "",
+            &format!(
+                "{} (exit {}): {}\nlogs: {}",
+                verdict.result.label(),
+                verdict.result.exit_code(),
+                verdict.reason,
+                verdict.logs.display()
+            ),
+        );
+        let _ = writeln!(out, "not ok {last} verdict");
+    }
+    out
+}
+
+/// Writes `results.ktap` next to the kernel's `junit.xml`.
+pub fn write_kernel(verdict: &Verdict) -> Result<()> {
+    let console =
+        std::fs::read_to_string(verdict.logs.join(crate::cmd::CONSOLE_LOG)).unwrap_or_default();
+    let cases = junit::parse_cases(&console);
+    crate::project::write_then_rename(&verdict.logs.join(RESULTS_KTAP), &document(verdict, &cases))
+}
+
+/// The `results.ktap` files earlier runs left in `target/lab/*/`.
+pub fn written() -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(crate::project::lab_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join(RESULTS_KTAP))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs the kernel's own KTAP parser (`tools/testing/kunit/kunit_parser.py`, from linux-source)
+/// on `ktap` and returns its counts, or fails when it found errors in the format.
+pub fn read_with_kunit_parser(sh: &Shell, ktap: &Path) -> Result<String> {
+    let kunit = crate::ynl::tools(sh)?.join(crate::ynl::KUNIT);
+    let script = "import sys\n\
+                  sys.path.insert(0, sys.argv[1])\n\
+                  import kunit_parser\n\
+                  test = kunit_parser.parse_run_tests(open(sys.argv[2]).read().splitlines())\n\
+                  c = test.counts\n\
+                  print(f'{c.passed} passed, {c.failed} failed, {c.skipped} skipped, ' \
+                  f'{c.crashed} crashed, {c.errors} errors')\n\
+                  sys.exit(1 if c.errors else 0)\n";
+    let out = cmd!(sh, "python3 -c {script} {kunit} {ktap}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("cannot run python3")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        anyhow::bail!(
+            "the kernel's kunit_parser.py found errors in {}:\n{stdout}{}",
+            ktap.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(stdout.lines().last().unwrap_or_default().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// A run whose `dump::counts` failed twice and `echo::races` failed once, then passed.
+    const CONSOLE: &str = "\
+running 4 tests
+test suite::echo::works ... ok
+test suite::echo::races ... FAILED
+test suite::dump::counts ... FAILED
+test suite::slow ... ignored, needs KVM
+
+failures:
+
+---- suite::echo::races stdout ----
+reply # 2 came late
+
+---- suite::dump::counts stdout ----
+assertion `left == right` failed
+  left: 3
+
+failures:
+    suite::dump::counts
+    suite::echo::races
+
+test result: FAILED. 1 passed; 2 failed; 1 ignored; 0 measured; 0 filtered out
+lab: rerunning the 2 failed tests once
+running 2 tests
+test suite::echo::races ... ok
+test suite::dump::counts ... FAILED
+";
+
+    fn verdict(result: Outcome) -> Verdict {
+        Verdict {
+            kernel: "6.1".into(),
+            release: "6.1.0-57-amd64".into(),
+            compiler: "gcc-12".into(),
+            accel: "tcg".into(),
+            result,
+            reason: "1 of 3 tests failed".into(),
+            passed: 1,
+            failed: 1,
+            flaky: vec!["suite::echo::races".into()],
+            fingerprints: Vec::new(),
+            seconds: 12.5,
+            boot_seconds: None,
+            guest_seconds: None,
+            logs: PathBuf::from("target/lab/6.1"),
+        }
+    }
+
+    #[test]
+    fn suites_nest_and_each_test_has_its_line() {
+        let ktap = document(&verdict(Outcome::TestsFailed), &junit::parse_cases(CONSOLE));
+        let expected_lines = [
+            "KTAP version 1",
+            "1..4",
+            "    # Subtest: suite::echo",
+            "    ok 1 works",
+            "    # reply # 2 came late",
+            "    ok 2 races # FLAKY passed on the rerun",
+            "ok 1 suite::echo",
+            "    # Subtest: suite::dump",
+            "    #   left: 3",
+            "    not ok 1 counts",
+            "not ok 2 suite::dump",
+            "    ok 1 slow # SKIP ignored by the suite",
+            "ok 3 suite",
+            "# tests failed (exit 1): 1 of 3 tests failed",
+            "not ok 4 verdict",
+        ];
+        let mut rest = ktap.lines();
+        for want in expected_lines {
+            assert!(rest.any(|l| l == want), "no {want:?} in order in:\n{ktap}");
+        }
+    }
+
+    /// The real parser on a file the lab wrote (fetches linux-source-6.12 once, as the YNL
+    /// tools do).
+    #[test]
+    fn the_kernels_kunit_parser_reads_what_the_lab_writes() {
+        let dir = std::env::temp_dir().join(format!("lab-ktap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(crate::cmd::CONSOLE_LOG), CONSOLE).unwrap();
+        let mut v = verdict(Outcome::TestsFailed);
+        v.logs = dir.clone();
+        write_kernel(&v).unwrap();
+        let sh = crate::project::shell().unwrap();
+        let counts = read_with_kunit_parser(&sh, &dir.join(RESULTS_KTAP)).unwrap();
+        // works, races (flaky: ok), counts (failed), slow (skipped), verdict (failed).
+        assert_eq!(counts, "2 passed, 2 failed, 1 skipped, 0 crashed, 0 errors");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
