@@ -3,7 +3,6 @@
 //! kernel and every run (`WARNING in gnl_echo_doit <- genl_family_rcv_msg_doit <- genl_rcv_msg`).
 
 use crate::health;
-use crate::verdict::Verdict;
 
 /// How many stack frames a fingerprint keeps.
 const FRAMES: usize = 3;
@@ -181,13 +180,14 @@ pub fn of_log(log: &str) -> Vec<String> {
 
 /// The kernel reports of a multi-kernel run, one paragraph per fingerprint with the kernels that
 /// printed it, so the same bug on several kernels reads as one problem. Empty when none.
-pub fn by_fingerprint(verdicts: &[Verdict]) -> String {
+/// `kernels` holds each kernel's name and fingerprints.
+pub fn by_fingerprint<'a>(kernels: impl IntoIterator<Item = (&'a str, &'a [String])>) -> String {
     let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
-    for v in verdicts {
-        for fingerprint in &v.fingerprints {
+    for (kernel, fingerprints) in kernels {
+        for fingerprint in fingerprints {
             match groups.iter_mut().find(|(f, _)| f == fingerprint) {
-                Some((_, kernels)) => kernels.push(&v.kernel),
-                None => groups.push((fingerprint, vec![&v.kernel])),
+                Some((_, kernels)) => kernels.push(kernel),
+                None => groups.push((fingerprint, vec![kernel])),
             }
         }
     }
@@ -354,27 +354,12 @@ mod tests {
 
     #[test]
     fn the_summary_groups_kernels_by_fingerprint() {
-        let verdict = |kernel: &str, log: &str| Verdict {
-            kernel: kernel.into(),
-            release: String::new(),
-            compiler: String::new(),
-            accel: "tcg".into(),
-            result: crate::verdict::Outcome::KernelUnhealthy,
-            reason: String::new(),
-            passed: 0,
-            failed: 0,
-            flaky: Vec::new(),
-            fingerprints: of_log(log),
-            seconds: 0.0,
-            boot_seconds: None,
-            guest_seconds: None,
-            logs: Default::default(),
-        };
-        let summary = by_fingerprint(&[
-            verdict("5.10", WARNING),
-            verdict("6.12", NULL_DEREF),
-            verdict("7.3", WARNING_ELSEWHERE),
-        ]);
+        let runs = [
+            ("5.10", of_log(WARNING)),
+            ("6.12", of_log(NULL_DEREF)),
+            ("7.3", of_log(WARNING_ELSEWHERE)),
+        ];
+        let summary = by_fingerprint(runs.iter().map(|(k, f)| (*k, f.as_slice())));
         assert_eq!(
             summary,
             "\nkernel reports (2 distinct):\n  \

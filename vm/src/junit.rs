@@ -7,90 +7,11 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::libtest::{parse_cases, Status};
 use crate::verdict::{Outcome, Verdict};
 
 /// The file name, in each kernel's directory and in `target/lab`.
 pub const JUNIT_XML: &str = "junit.xml";
-
-/// What libtest said about one test, its rerun included.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
-    Ok,
-    Failed(String),
-    Ignored,
-    /// Failed (with this output), then passed when the guest reran it.
-    Flaky(String),
-}
-
-/// One test of the suite and how it ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Case {
-    pub name: String,
-    pub status: Status,
-}
-
-/// The tests libtest reported in `console`: `test NAME ... ok|FAILED|ignored`, each failure with its
-/// `---- NAME stdout ----` section. A test seen twice was rerun: failed then ok is flaky.
-pub fn parse_cases(console: &str) -> Vec<Case> {
-    let mut cases: Vec<Case> = Vec::new();
-    for line in console.lines() {
-        let Some(rest) = line.trim_end().strip_prefix("test ") else {
-            continue;
-        };
-        let Some((name, result)) = rest.split_once(" ... ") else {
-            continue;
-        };
-        let status = match result {
-            "ok" => Status::Ok,
-            "FAILED" => Status::Failed(String::new()),
-            r if r.starts_with("ignored") => Status::Ignored,
-            _ => continue,
-        };
-        if let Some(earlier) = cases.iter_mut().find(|c| c.name == name) {
-            if earlier.status != status {
-                earlier.status = match (&earlier.status, status) {
-                    (Status::Failed(_), Status::Ok) => Status::Flaky(String::new()),
-                    (_, status) => status,
-                };
-            }
-            continue;
-        }
-        cases.push(Case {
-            name: name.to_owned(),
-            status,
-        });
-    }
-    // Attach each failure's output.
-    let mut current: Option<(String, String)> = None;
-    let mut sections: Vec<(String, String)> = Vec::new();
-    for line in console.lines() {
-        let line = line.trim_end();
-        if let Some(name) = line
-            .strip_prefix("---- ")
-            .and_then(|l| l.strip_suffix(" stdout ----"))
-        {
-            sections.extend(current.take());
-            current = Some((name.to_owned(), String::new()));
-        } else if line == "failures:" || line.starts_with("test result: ") {
-            sections.extend(current.take());
-        } else if let Some((_, text)) = current.as_mut() {
-            text.push_str(line);
-            text.push('\n');
-        }
-    }
-    sections.extend(current);
-    // The first run's output: a rerun's failure repeats it.
-    for (name, text) in sections {
-        if let Some(case) = cases.iter_mut().find(|c| c.name == name) {
-            if let Status::Failed(out) | Status::Flaky(out) = &mut case.status {
-                if out.is_empty() {
-                    *out = text.trim_end().to_owned();
-                }
-            }
-        }
-    }
-    cases
-}
 
 /// Text safe inside XML 1.0: markup escaped, control characters (ANSI colours) dropped.
 fn escape(text: &str) -> String {
@@ -279,19 +200,6 @@ test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out
             guest_seconds: None,
             logs: PathBuf::from("target/lab/6.1"),
         }
-    }
-
-    #[test]
-    fn libtest_lines_become_cases_with_their_output() {
-        let cases = parse_cases(CONSOLE);
-        assert_eq!(cases.len(), 3);
-        assert_eq!(cases[0].status, Status::Ok);
-        assert_eq!(cases[2].status, Status::Ignored);
-        let Status::Failed(out) = &cases[1].status else {
-            panic!("{cases:?}")
-        };
-        assert!(out.starts_with("assertion"), "{out}");
-        assert!(out.ends_with("left: 3"), "{out}");
     }
 
     #[test]

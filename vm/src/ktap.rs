@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::junit::{self, Case, Status};
+use crate::libtest::{parse_cases, Case, Status};
 use crate::verdict::{Outcome, Verdict};
 
 /// The file name in each kernel's directory.
@@ -105,11 +105,9 @@ pub fn document(verdict: &Verdict, cases: &[Case]) -> String {
     out
 }
 
-/// Writes `results.ktap` next to the kernel's `junit.xml`.
-pub fn write_kernel(verdict: &Verdict) -> Result<()> {
-    let console =
-        std::fs::read_to_string(verdict.logs.join(crate::cmd::CONSOLE_LOG)).unwrap_or_default();
-    let cases = junit::parse_cases(&console);
+/// Writes `results.ktap` next to the kernel's `junit.xml`, from the run's console log.
+pub fn write_kernel(verdict: &Verdict, console: &str) -> Result<()> {
+    let cases = parse_cases(console);
     crate::project::write_then_rename(&verdict.logs.join(RESULTS_KTAP), &document(verdict, &cases))
 }
 
@@ -208,7 +206,7 @@ test suite::dump::counts ... FAILED
 
     #[test]
     fn suites_nest_and_each_test_has_its_line() {
-        let ktap = document(&verdict(Outcome::TestsFailed), &junit::parse_cases(CONSOLE));
+        let ktap = document(&verdict(Outcome::TestsFailed), &parse_cases(CONSOLE));
         let expected_lines = [
             "KTAP version 1",
             "1..4",
@@ -238,10 +236,9 @@ test suite::dump::counts ... FAILED
     fn the_kernels_kunit_parser_reads_what_the_lab_writes() {
         let dir = std::env::temp_dir().join(format!("lab-ktap-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(crate::cmd::CONSOLE_LOG), CONSOLE).unwrap();
         let mut v = verdict(Outcome::TestsFailed);
         v.logs = dir.clone();
-        write_kernel(&v).unwrap();
+        write_kernel(&v, CONSOLE).unwrap();
         let sh = crate::project::shell().unwrap();
         let counts = read_with_kunit_parser(&sh, &dir.join(RESULTS_KTAP)).unwrap();
         // works, races (flaky: ok), counts (failed), slow (skipped), verdict (failed).

@@ -17,6 +17,7 @@ mod install;
 mod junit;
 mod kernel;
 mod ktap;
+mod libtest;
 mod progress;
 mod project;
 mod toolchain;

@@ -196,7 +196,11 @@ pub fn summary_table(verdicts: &[Verdict]) -> String {
             v.kernel, v.release, v.compiler
         );
     }
-    out += &crate::fingerprint::by_fingerprint(verdicts);
+    out += &crate::fingerprint::by_fingerprint(
+        verdicts
+            .iter()
+            .map(|v| (v.kernel.as_str(), v.fingerprints.as_slice())),
+    );
     for v in verdicts.iter().filter(|v| !v.flaky.is_empty()) {
         out += &format!(
             "\nflaky on {} (failed, then passed on the rerun; exit {EXIT_FLAKY}): {}\n",

@@ -254,7 +254,8 @@ pub fn boot_guest_with(
     }
     verdict.save()?;
     crate::junit::write_kernel(&verdict)?;
-    crate::ktap::write_kernel(&verdict)?;
+    let console = fs::read_to_string(out.join(CONSOLE_LOG)).unwrap_or_default();
+    crate::ktap::write_kernel(&verdict, &console)?;
     Ok(GuestRun {
         verdict,
         report,
