@@ -354,7 +354,7 @@ fn install_virtme_ng() -> Result<()> {
 
 /// Adds Python's user script directory (`python3 -m site --user-base`/bin) to this process's
 /// PATH, which the lab's children inherit, and returns it.
-fn put_user_scripts_on_path() -> Result<std::path::PathBuf> {
+pub fn put_user_scripts_on_path() -> Result<std::path::PathBuf> {
     let base = Command::new("python3")
         .args(["-m", "site", "--user-base"])
         .output()

@@ -18,8 +18,12 @@ fn first_line(program: &str, args: &[&str]) -> String {
     }
 }
 
-/// The version `vng --version` prints (`virtme-ng 1.42` gives `1.42`).
+/// The version `vng --version` prints (`virtme-ng 1.42` gives `1.42`), looking where pip puts it
+/// too, as the VM commands do.
 pub fn virtme_ng() -> String {
+    if crate::project::which("vng").is_none() {
+        deps::put_user_scripts_on_path().ok();
+    }
     let line = first_line("vng", &["--version"]);
     line.strip_prefix("virtme-ng ")
         .unwrap_or(&line)
