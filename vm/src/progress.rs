@@ -16,6 +16,8 @@ const LINE_EVERY: Duration = Duration::from_secs(30);
 pub enum Unit {
     Bytes,
     Percent,
+    /// Files compiled (a build whose total is not known ahead).
+    Files,
 }
 
 /// One step's progress, on stderr.
@@ -45,6 +47,7 @@ impl Progress {
                 }
                 (Unit::Bytes, None) => "    {msg} {spinner} {bytes} {bytes_per_sec} {elapsed}",
                 (Unit::Percent, _) => "    {msg} [{bar:30}] {pos}% {elapsed}, {eta} left",
+                (Unit::Files, _) => "    {msg} {spinner} {pos} files, {elapsed}",
             };
             bar.set_style(
                 ProgressStyle::with_template(template)
@@ -90,6 +93,7 @@ impl Progress {
     fn amount(&self) -> String {
         match (self.unit, self.total) {
             (Unit::Percent, _) => format!("{}%", self.position),
+            (Unit::Files, _) => format!("{} files", self.position),
             (Unit::Bytes, Some(t)) => format!(
                 "{} of {} ({}%)",
                 HumanBytes(self.position),
