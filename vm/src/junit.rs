@@ -35,7 +35,8 @@ fn escape(text: &str) -> String {
 fn testsuite(verdict: &Verdict, console: &str) -> String {
     let cases = parse_cases(console);
     let kernel = escape(&verdict.kernel);
-    let verdict_failed = verdict.result != Outcome::Passed;
+    // A flaky run's verdict is no failure: its flaky tests carry <flakyFailure> themselves.
+    let verdict_failed = !matches!(verdict.result, Outcome::Passed | Outcome::Flaky);
     let failures = cases
         .iter()
         .filter(|c| matches!(c.status, Status::Failed(_)))
@@ -222,5 +223,19 @@ test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out
             "{passed}"
         );
         assert!(passed.contains("tests=\"1\" failures=\"0\""), "{passed}");
+    }
+
+    #[test]
+    fn a_flaky_test_is_a_flaky_failure_not_a_failure() {
+        let console = "test suite::echo::races ... FAILED\n\
+                       ---- suite::echo::races stdout ----\nreply came late\n\
+                       test result: FAILED. 0 passed; 1 failed; 0 ignored\n\
+                       test suite::echo::races ... ok\n";
+        let xml = document(&[testsuite(&verdict(Outcome::Flaky), console)]);
+        assert!(xml.contains("tests=\"2\" failures=\"0\""), "{xml}");
+        assert!(
+            xml.contains("<flakyFailure message=\"flaky: failed, then passed on the rerun\">reply came late</flakyFailure>"),
+            "{xml}"
+        );
     }
 }
