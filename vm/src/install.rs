@@ -3,13 +3,12 @@
 //! downgraded, apt's output in a log file and a progress bar on the terminal.
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
-use crate::progress::{Progress, Unit};
 use crate::project;
 
 /// One package to install and why the lab needs it.
@@ -367,21 +366,13 @@ fn apt_get(what: &str, args: &[&str], log: &Path) -> Result<()> {
         .stderr(err_log)
         .spawn()
         .context("cannot run apt-get")?;
-    let mut progress = Progress::new(format!("apt: {what}"), Unit::Percent, Some(100));
     let mut file = fs::OpenOptions::new().append(true).open(log)?;
-    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
-        let line = line?;
-        writeln!(file, "{line}")?;
-        if let Some(percent) = status_percent(&line) {
-            progress.set(percent);
-        }
-    }
-    let status = child.wait()?;
+    let status = crate::progress::follow_apt(&format!("apt: {what}"), &mut child, |line| {
+        writeln!(file, "{line}")
+    })?;
     if status.success() {
-        progress.finish("done");
         return Ok(());
     }
-    progress.finish("failed");
     let text = fs::read_to_string(log).unwrap_or_default();
     let tail: Vec<&str> = text.lines().rev().take(15).collect();
     bail!(
@@ -390,20 +381,6 @@ fn apt_get(what: &str, args: &[&str], log: &Path) -> Result<()> {
         tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
         log.display()
     )
-}
-
-/// Overall percent from an `APT::Status-Fd` line: downloading is the first half, unpacking and
-/// configuring (`pmstatus`) the second.
-fn status_percent(line: &str) -> Option<u64> {
-    let mut fields = line.splitn(4, ':');
-    let kind = fields.next()?;
-    let _what = fields.next()?;
-    let percent: f64 = fields.next()?.parse().ok()?;
-    match kind {
-        "dlstatus" => Some((percent / 2.0) as u64),
-        "pmstatus" => Some(50 + (percent / 2.0) as u64),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -512,19 +489,6 @@ Inst libbar2 [1.0-1] (1.1-1 Debian:12.15/oldstable [amd64])
         );
         assert!(msg.contains("has no package just"), "{msg}");
         assert!(msg.contains("--no-install"), "{msg}");
-    }
-
-    #[test]
-    fn apt_status_lines_become_one_percentage() {
-        assert_eq!(
-            status_percent("dlstatus:1:50.0000:Retrieving file 1 of 2"),
-            Some(25)
-        );
-        assert_eq!(
-            status_percent("pmstatus:udev:100.0000:Installed udev"),
-            Some(100)
-        );
-        assert_eq!(status_percent("Get:1 http://deb.debian.org bookworm"), None);
     }
 
     /// The qemu-utils case on a real apt: a Debian root whose qemu-utils came from

@@ -163,9 +163,61 @@ pub fn size_of(path: &Path) -> u64 {
         .sum()
 }
 
+/// Follows an apt-get started with `-o APT::Status-Fd=1` and its stdout piped: its progress on a
+/// bar labelled `label`, each output line handed to `each`; returns how it exited.
+pub fn follow_apt(
+    label: &str,
+    child: &mut std::process::Child,
+    mut each: impl FnMut(&str) -> std::io::Result<()>,
+) -> std::io::Result<std::process::ExitStatus> {
+    use std::io::BufRead;
+    let mut progress = Progress::new(label, Unit::Percent, Some(100));
+    let stdout = child.stdout.take().expect("apt-get's stdout is piped");
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line?;
+        each(&line)?;
+        if let Some(percent) = apt_status_percent(&line) {
+            progress.set(percent);
+        }
+    }
+    let status = child.wait()?;
+    progress.finish(if status.success() { "done" } else { "failed" });
+    Ok(status)
+}
+
+/// Overall percent from an `APT::Status-Fd` line: downloading is the first half, unpacking and
+/// configuring (`pmstatus`) the second.
+pub fn apt_status_percent(line: &str) -> Option<u64> {
+    let mut fields = line.splitn(4, ':');
+    let kind = fields.next()?;
+    let _what = fields.next()?;
+    let percent: f64 = fields.next()?.parse().ok()?;
+    match kind {
+        "dlstatus" => Some((percent / 2.0) as u64),
+        "pmstatus" => Some(50 + (percent / 2.0) as u64),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apt_status_lines_become_one_percentage() {
+        assert_eq!(
+            apt_status_percent("dlstatus:1:50.0000:Retrieving file 1 of 2"),
+            Some(25)
+        );
+        assert_eq!(
+            apt_status_percent("pmstatus:udev:100.0000:Installed udev"),
+            Some(100)
+        );
+        assert_eq!(
+            apt_status_percent("Get:1 http://deb.debian.org bookworm"),
+            None
+        );
+    }
 
     #[test]
     fn sizes_add_up_below_a_directory() {
