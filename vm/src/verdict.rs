@@ -203,7 +203,7 @@ pub fn summary_table(verdicts: &[Verdict]) -> String {
     );
     for v in verdicts.iter().filter(|v| !v.flaky.is_empty()) {
         out += &format!(
-            "\nflaky on {} (failed, then passed on the rerun; exit {EXIT_FLAKY}): {}\n",
+            "\nflaky on {} (failed, then passed on the rerun): {}\n",
             v.kernel,
             v.flaky.join(", ")
         );
