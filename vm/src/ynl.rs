@@ -1,6 +1,7 @@
 //! The kernel's YNL tools (`tools/net/ynl`, the schemas in `Documentation/netlink/`), extracted once
 //! from Debian's `linux-source` into the lab's cache: they validate the family's spec, generate its
-//! UAPI header and reference documentation, and drive the family as the `ynl` client.
+//! UAPI header and reference documentation, and drive the family as the `ynl` client. KUnit's KTAP
+//! parser comes along (`tools/testing/kunit`): it checks the lab's `results.ktap`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -251,5 +252,56 @@ mod tempfile_dir {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+}
+
+/// Runs the kernel's own KTAP parser (`tools/testing/kunit/kunit_parser.py`, from linux-source)
+/// on `ktap` and returns its counts, or fails when it found errors in the format.
+pub fn kunit_parse(sh: &Shell, ktap: &Path) -> Result<String> {
+    let kunit = tools(sh)?.join(KUNIT);
+    let script = "import sys\n\
+                  sys.path.insert(0, sys.argv[1])\n\
+                  import kunit_parser\n\
+                  test = kunit_parser.parse_run_tests(open(sys.argv[2]).read().splitlines())\n\
+                  c = test.counts\n\
+                  print(f'{c.passed} passed, {c.failed} failed, {c.skipped} skipped, ' \
+                  f'{c.crashed} crashed, {c.errors} errors')\n\
+                  sys.exit(1 if c.errors else 0)\n";
+    let out = cmd!(sh, "python3 -c {script} {kunit} {ktap}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("cannot run python3")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "the kernel's kunit_parser.py found errors in {}:\n{stdout}{}",
+            ktap.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(stdout.lines().last().unwrap_or_default().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::RESULTS_KTAP;
+    use crate::verdict::{ktap, Outcome};
+
+    /// The real parser on a file the lab wrote (fetches linux-source-6.12 once, as the YNL
+    /// tools do).
+    #[test]
+    fn the_kernels_kunit_parser_reads_what_the_lab_writes() {
+        let dir = std::env::temp_dir().join(format!("lab-ktap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut v = ktap::tests::verdict(Outcome::TestsFailed);
+        v.logs = dir.clone();
+        ktap::write_kernel(&v, ktap::tests::CONSOLE).unwrap();
+        let sh = project::shell().unwrap();
+        let counts = kunit_parse(&sh, &dir.join(RESULTS_KTAP)).unwrap();
+        // works, races (flaky: ok), counts (failed), slow (skipped), verdict (failed).
+        assert_eq!(counts, "2 passed, 2 failed, 1 skipped, 0 crashed, 0 errors");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -5,16 +5,11 @@
 
 use std::fmt::Write as _;
 
-use std::path::Path;
+use anyhow::Result;
 
-use anyhow::{Context, Result};
-use xshell::{cmd, Shell};
-
-use crate::libtest::{parse_cases, Case, Status};
-use crate::verdict::{Outcome, Verdict};
-
-/// The file name in each kernel's directory.
-pub const RESULTS_KTAP: &str = "results.ktap";
+use super::libtest::{parse_cases, Case, Status};
+use super::{Outcome, Verdict};
+use crate::contract::RESULTS_KTAP;
 
 /// A KTAP test name: one line, no `#` (which would start a directive).
 fn name(text: &str) -> String {
@@ -124,41 +119,13 @@ pub fn written() -> Vec<std::path::PathBuf> {
     files
 }
 
-/// Runs the kernel's own KTAP parser (`tools/testing/kunit/kunit_parser.py`, from linux-source)
-/// on `ktap` and returns its counts, or fails when it found errors in the format.
-pub fn read_with_kunit_parser(sh: &Shell, ktap: &Path) -> Result<String> {
-    let kunit = crate::ynl::tools(sh)?.join(crate::ynl::KUNIT);
-    let script = "import sys\n\
-                  sys.path.insert(0, sys.argv[1])\n\
-                  import kunit_parser\n\
-                  test = kunit_parser.parse_run_tests(open(sys.argv[2]).read().splitlines())\n\
-                  c = test.counts\n\
-                  print(f'{c.passed} passed, {c.failed} failed, {c.skipped} skipped, ' \
-                  f'{c.crashed} crashed, {c.errors} errors')\n\
-                  sys.exit(1 if c.errors else 0)\n";
-    let out = cmd!(sh, "python3 -c {script} {kunit} {ktap}")
-        .quiet()
-        .ignore_status()
-        .output()
-        .context("cannot run python3")?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        anyhow::bail!(
-            "the kernel's kunit_parser.py found errors in {}:\n{stdout}{}",
-            ktap.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(stdout.lines().last().unwrap_or_default().to_owned())
-}
-
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
     use std::path::PathBuf;
 
     /// A run whose `dump::counts` failed twice and `echo::races` failed once, then passed.
-    const CONSOLE: &str = "\
+    pub const CONSOLE: &str = "\
 running 4 tests
 test suite::echo::works ... ok
 test suite::echo::races ... FAILED
@@ -185,7 +152,8 @@ test suite::echo::races ... ok
 test suite::dump::counts ... FAILED
 ";
 
-    fn verdict(result: Outcome) -> Verdict {
+    /// A verdict for the run of [`CONSOLE`], its logs in `target/lab/6.1`.
+    pub fn verdict(result: Outcome) -> Verdict {
         Verdict {
             kernel: "6.1".into(),
             release: "6.1.0-57-amd64".into(),
@@ -228,21 +196,5 @@ test suite::dump::counts ... FAILED
         for want in expected_lines {
             assert!(rest.any(|l| l == want), "no {want:?} in order in:\n{ktap}");
         }
-    }
-
-    /// The real parser on a file the lab wrote (fetches linux-source-6.12 once, as the YNL
-    /// tools do).
-    #[test]
-    fn the_kernels_kunit_parser_reads_what_the_lab_writes() {
-        let dir = std::env::temp_dir().join(format!("lab-ktap-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut v = verdict(Outcome::TestsFailed);
-        v.logs = dir.clone();
-        write_kernel(&v, CONSOLE).unwrap();
-        let sh = crate::project::shell().unwrap();
-        let counts = read_with_kunit_parser(&sh, &dir.join(RESULTS_KTAP)).unwrap();
-        // works, races (flaky: ok), counts (failed), slow (skipped), verdict (failed).
-        assert_eq!(counts, "2 passed, 2 failed, 1 skipped, 0 crashed, 0 errors");
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -206,10 +206,10 @@ mod tests {
     use super::*;
 
     /// A WARN_ONCE put in the echo handler on purpose, as 6.1 printed it in the lab (dmesg.txt).
-    const WARNING: &str = include_str!("../testdata/warning-6.1.txt");
+    const WARNING: &str = include_str!("../../testdata/warning-6.1.txt");
 
     /// The same WARNING as 5.10 printed it: other offsets, PID, timestamps and callers' shape.
-    const WARNING_ELSEWHERE: &str = include_str!("../testdata/warning-5.10.txt");
+    const WARNING_ELSEWHERE: &str = include_str!("../../testdata/warning-5.10.txt");
 
     const KASAN: &str = "\
 [   21.412345] ==================================================================

@@ -7,11 +7,9 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::libtest::{parse_cases, Status};
-use crate::verdict::{Outcome, Verdict};
-
-/// The file name, in each kernel's directory and in `target/lab`.
-pub const JUNIT_XML: &str = "junit.xml";
+use super::libtest::{parse_cases, Status};
+use super::{Outcome, Verdict};
+use crate::contract::{CONSOLE_LOG, JUNIT_XML};
 
 /// Text safe inside XML 1.0: markup escaped, control characters (ANSI colours) dropped.
 fn escape(text: &str) -> String {
@@ -137,13 +135,12 @@ fn document(suites: &[String]) -> String {
 }
 
 fn suite_of(verdict: &Verdict) -> String {
-    let console =
-        std::fs::read_to_string(verdict.logs.join(crate::cmd::CONSOLE_LOG)).unwrap_or_default();
+    let console = std::fs::read_to_string(verdict.logs.join(CONSOLE_LOG)).unwrap_or_default();
     testsuite(verdict, &console)
 }
 
-/// Writes `junit.xml` next to the kernel's `summary.json`.
-pub fn write_kernel(verdict: &Verdict) -> Result<()> {
+/// Writes `junit.xml` next to the kernel's `summary.json` (only through [`Verdict::record`]).
+pub(super) fn write_kernel(verdict: &Verdict) -> Result<()> {
     let path = verdict.logs.join(JUNIT_XML);
     crate::project::write_then_rename(&path, &document(&[suite_of(verdict)]))
 }
@@ -234,7 +231,10 @@ test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out
         let xml = document(&[testsuite(&verdict(Outcome::Flaky), console)]);
         assert!(xml.contains("tests=\"2\" failures=\"0\""), "{xml}");
         assert!(
-            xml.contains("<flakyFailure message=\"flaky: failed, then passed on the rerun\">reply came late</flakyFailure>"),
+            xml.contains(
+                "<flakyFailure message=\"flaky: failed, then passed on the rerun\">\
+                 reply came late</flakyFailure>"
+            ),
             "{xml}"
         );
     }
