@@ -182,6 +182,13 @@ pub fn install(wanted: &[Wanted], no_install: bool) -> Result<()> {
             by_hand(&packages)
         );
     }
+    // sudo asks for its password now, before a progress bar would draw over the prompt.
+    if !is_root() && !Command::new("sudo").arg("-v").status().is_ok_and(|s| s.success()) {
+        bail!(
+            "not installing: sudo refused; run these yourself, then the lab again:\n{}",
+            by_hand(&packages)
+        );
+    }
     let log = log_path();
     fs::create_dir_all(log.parent().expect("a directory"))?;
     File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
