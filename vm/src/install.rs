@@ -183,7 +183,12 @@ pub fn install(wanted: &[Wanted], no_install: bool) -> Result<()> {
         );
     }
     // sudo asks for its password now, before a progress bar would draw over the prompt.
-    if !is_root() && !Command::new("sudo").arg("-v").status().is_ok_and(|s| s.success()) {
+    if !is_root()
+        && !Command::new("sudo")
+            .arg("-v")
+            .status()
+            .is_ok_and(|s| s.success())
+    {
         bail!(
             "not installing: sudo refused; run these yourself, then the lab again:\n{}",
             by_hand(&packages)
