@@ -178,6 +178,8 @@
               pkgs.cargo-insta
               pkgs.just
               pkgs.qemu
+              # nixpkgs' own virtme-ng at the revision pinned above, not vm/requirements.txt's pin
+              # (Nix does not install from PyPI): `cargo lab kernels` prints the one in use.
               pkgs.virtme-ng
               busyboxStatic
               pkgs.kmod

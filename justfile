@@ -52,6 +52,7 @@ container *ARGS:
 regenerate:
     cargo lab lint --regenerate
 
-# Review snapshot changes left by a failed run (accept or reject each).
+# Review snapshot changes left by a failed run (accept or reject each); needs cargo-insta.
 review:
+    @cargo insta --version >/dev/null 2>&1 || { echo "cargo-insta is missing; install it with: cargo install --locked cargo-insta" >&2; exit 1; }
     cargo insta review

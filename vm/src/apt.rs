@@ -100,15 +100,31 @@ impl Apt {
     /// Refreshes the package lists (the only step that needs the network besides downloads).
     pub fn update(&self, sh: &Shell) -> Result<()> {
         let _lock = self.lock()?;
-        let opts = self.options();
-        let out = cmd!(sh, "apt-get {opts...} -q update")
-            .ignore_status()
-            .output()?;
-        if !out.status.success() {
+        let mut child = std::process::Command::new("apt-get")
+            .args(self.options())
+            .args(["-q", "-o", "APT::Status-Fd=1", "update"])
+            .current_dir(sh.current_dir())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("cannot run apt-get")?;
+        let mut stderr = child.stderr.take().expect("piped");
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut stderr, &mut text).ok();
+            text
+        });
+        let status = crate::progress::follow_apt(
+            "refreshing the lab's Debian package lists",
+            &mut child,
+            |_| Ok(()),
+        )?;
+        let errors = errors.join().unwrap_or_default();
+        if !status.success() {
             bail!(
                 "apt-get update failed for the lab's Debian sources ({}):\n{}",
                 self.dir.join("sources.list").display(),
-                String::from_utf8_lossy(&out.stderr).trim()
+                errors.trim()
             );
         }
         Ok(())
@@ -155,10 +171,18 @@ impl Apt {
             .collect();
         let _cd = sh.push_dir(dest);
         let wanted = specs.clone();
-        let out = cmd!(sh, "apt-get {opts...} -q download {wanted...}")
-            .quiet()
-            .ignore_status()
-            .output()?;
+        let label = match packages {
+            [one] => format!("downloading {}", one.name),
+            _ => format!("downloading {} packages", packages.len()),
+        };
+        let total: u64 = packages.iter().map(|p| p.size).sum();
+        let partial = self.dir.join("archives/partial");
+        let out = crate::progress::watching_size(&label, &[dest, &partial], Some(total), || {
+            cmd!(sh, "apt-get {opts...} -q download {wanted...}")
+                .quiet()
+                .ignore_status()
+                .output()
+        })?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("E:")).collect();

@@ -22,6 +22,8 @@ pub const GUEST_JOB: &str = "guest-job.json";
 pub const SUMMARY: &str = "summary.json";
 /// The kernel's JUnit report (and, in `target/lab/`, the whole run's).
 pub const JUNIT_XML: &str = "junit.xml";
+/// The kernel's results in KTAP, the kernel's own test format.
+pub const RESULTS_KTAP: &str = "results.ktap";
 /// kmemleak's report on the debug kernel (empty: no leak).
 pub const KMEMLEAK_REPORT: &str = "kmemleak.txt";
 /// The modules' GCOV counters on the debug kernel.
@@ -56,8 +58,14 @@ pub struct GuestJob {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
-    /// Run the suite binary (it loads and unloads the modules itself) with these arguments.
-    Test { suite: PathBuf, args: Vec<String> },
+    /// Run the suite binary (it loads and unloads the modules itself) with these arguments; rerun
+    /// a failed test once unless `no_retry`.
+    Test {
+        suite: PathBuf,
+        args: Vec<String>,
+        #[serde(default)]
+        no_retry: bool,
+    },
     /// Insert the modules, show each client at work, then the kernel log.
     Demo,
     /// Insert the modules and run a command.
@@ -107,6 +115,9 @@ pub struct GuestReport {
     pub exit_code: i32,
     pub passed: u32,
     pub failed: u32,
+    /// Tests that failed, then passed when the guest reran them (counted in `passed`).
+    #[serde(default)]
+    pub flaky: Vec<String>,
     /// Problems the guest found outside the tests (e.g. a module that would not unload).
     pub problems: Vec<String>,
     /// The guest's clock (Unix seconds) when the guest side started and when it finished.

@@ -5,7 +5,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::project::which;
+use crate::install;
+use crate::project::{self, which};
 
 /// How to tell whether something is there.
 #[derive(Clone, Copy)]
@@ -178,6 +179,17 @@ const KERNEL_BUILD_NEEDS: &[Need] = &[
     ),
 ];
 
+/// What install::install takes: each package and why.
+fn wanted<'a>(missing: &[&'a Need]) -> Vec<install::Wanted<'a>> {
+    missing
+        .iter()
+        .map(|n| install::Wanted {
+            package: n.package,
+            why: n.why,
+        })
+        .collect()
+}
+
 fn present(probe: Probe) -> bool {
     match probe {
         Probe::Program(p) => {
@@ -190,19 +202,6 @@ fn present(probe: Probe) -> bool {
             .args(["--exists", m])
             .status()
             .is_ok_and(|s| s.success()),
-    }
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn sudo() -> &'static str {
-    if is_root() {
-        ""
-    } else {
-        "sudo "
     }
 }
 
@@ -219,6 +218,22 @@ fn refuse_in_container(what: &[&str]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The file that pins virtme-ng, relative to the project root (pip's requirements format).
+pub const REQUIREMENTS: &str = "vm/requirements.txt";
+
+/// The pinned virtme-ng version, read from [`REQUIREMENTS`].
+pub fn virtme_ng_pin() -> &'static str {
+    include_str!("../requirements.txt")
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("virtme-ng=="))
+        .expect("vm/requirements.txt pins virtme-ng")
+}
+
+/// The command that installs the pinned virtme-ng for this user.
+pub fn pip_command() -> String {
+    format!("python3 -m pip install --user -r {REQUIREMENTS}")
 }
 
 /// Makes sure the VM tools are there: installs what is missing unless `no_install`, in which case
@@ -240,41 +255,21 @@ pub fn ensure(no_install: bool) -> Result<()> {
         what.push("virtme-ng (vng)");
     }
     refuse_in_container(&what)?;
-    let apt_cmd = format!(
-        "{}apt-get install -y --no-install-recommends {}",
-        sudo(),
-        packages.join(" ")
-    );
-    let pip_cmd = "python3 -m pip install --user virtme-ng".to_owned();
-    if no_install {
-        let mut msg = String::from(
-            "missing tools, and installing is turned off (--no-install / GENL_LAB_NO_INSTALL):\n",
+    if no_install && vng_missing {
+        eprintln!(
+            "==> virtme-ng (boots the kernels) is missing too; install it with:\n  {}",
+            pip_command()
         );
-        for n in &missing {
-            msg += &format!("  - {} ({})\n", n.package, n.why);
-        }
-        if vng_missing {
-            msg += "  - virtme-ng (boots the kernels)\n";
-        }
-        msg += "install them with:\n";
-        if !packages.is_empty() {
-            msg += &format!("  {}apt-get update && {apt_cmd}\n", sudo());
-        }
-        if vng_missing {
-            msg += &format!("  {pip_cmd}\n");
-        }
-        bail!(msg.trim_end().to_owned());
     }
     if !packages.is_empty() {
-        eprintln!(
-            "==> installing missing tools with apt-get{}:",
-            if is_root() { "" } else { " (sudo)" }
+        install::install(&wanted(&missing), no_install)?;
+    }
+    if no_install && vng_missing {
+        bail!(
+            "virtme-ng is missing, and installing is turned off (--no-install / \
+             GENL_LAB_NO_INSTALL): {}",
+            pip_command()
         );
-        for n in &missing {
-            eprintln!("    {}: {}", n.package, n.why);
-        }
-        apt_get(&["update", "-q"])?;
-        apt_get(&[&["install", "-y", "--no-install-recommends"][..], &packages].concat())?;
     }
     if vng_missing {
         install_virtme_ng()?;
@@ -284,7 +279,10 @@ pub fn ensure(no_install: bool) -> Result<()> {
 
 /// Installs virtme-ng from PyPI for this user and puts it on PATH for this process.
 fn install_virtme_ng() -> Result<()> {
-    eprintln!("==> installing virtme-ng (boots the kernels) with pip");
+    eprintln!(
+        "==> installing virtme-ng {} (boots the kernels) with pip",
+        virtme_ng_pin()
+    );
     let python = which("python3")
         .context("python3 is missing: virtme-ng needs it (apt-get install python3-pip)")?;
     if !present(Probe::Program("pip3"))
@@ -293,10 +291,19 @@ fn install_virtme_ng() -> Result<()> {
             .output()
             .map_or(true, |o| !o.status.success())
     {
-        apt_get(&["install", "-y", "--no-install-recommends", "python3-pip"])?;
+        install::install(
+            &[install::Wanted {
+                package: "python3-pip",
+                why: "installs virtme-ng from PyPI",
+            }],
+            false,
+        )?;
     }
     let mut pip = Command::new(&python);
-    pip.args(["-m", "pip", "install", "--quiet", "--user", "virtme-ng"]);
+    let requirements = project::root().join(REQUIREMENTS);
+    let pinned = ["-r".as_ref(), requirements.as_os_str()];
+    pip.args(["-m", "pip", "install", "--quiet", "--user"])
+        .args(pinned);
     let out = pip.output().context("cannot run pip")?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -310,8 +317,8 @@ fn install_virtme_ng() -> Result<()> {
                     "--quiet",
                     "--user",
                     "--break-system-packages",
-                    "virtme-ng",
                 ])
+                .args(pinned)
                 .status()?;
             if !status.success() {
                 bail!("pip could not install virtme-ng");
@@ -319,7 +326,8 @@ fn install_virtme_ng() -> Result<()> {
         } else if stderr.contains("--user") && stderr.contains("virtualenv") {
             // Inside a virtualenv (or pyenv's) --user is refused: install into it.
             let status = Command::new(&python)
-                .args(["-m", "pip", "install", "--quiet", "virtme-ng"])
+                .args(["-m", "pip", "install", "--quiet"])
+                .args(pinned)
                 .status()?;
             if !status.success() {
                 bail!("pip could not install virtme-ng");
@@ -346,7 +354,7 @@ fn install_virtme_ng() -> Result<()> {
 
 /// Adds Python's user script directory (`python3 -m site --user-base`/bin) to this process's
 /// PATH, which the lab's children inherit, and returns it.
-fn put_user_scripts_on_path() -> Result<std::path::PathBuf> {
+pub fn put_user_scripts_on_path() -> Result<std::path::PathBuf> {
     let base = Command::new("python3")
         .args(["-m", "site", "--user-base"])
         .output()
@@ -360,28 +368,6 @@ fn put_user_scripts_on_path() -> Result<std::path::PathBuf> {
         unsafe { std::env::set_var("PATH", joined) };
     }
     Ok(bin)
-}
-
-/// Runs apt-get (through sudo when not root), non-interactively, showing the command first.
-fn apt_get(args: &[&str]) -> Result<()> {
-    eprintln!("    $ {}apt-get {}", sudo(), args.join(" "));
-    let mut cmd = if is_root() {
-        Command::new("apt-get")
-    } else {
-        Command::new("sudo")
-    };
-    if !is_root() {
-        cmd.arg("apt-get");
-    }
-    let status = cmd
-        .args(args)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .context("cannot run apt-get")?;
-    if !status.success() {
-        bail!("apt-get {} failed ({status})", args.join(" "));
-    }
-    Ok(())
 }
 
 /// Installs (or names, with `no_install`) the extra tools the lint command needs.
@@ -419,20 +405,5 @@ fn ensure_needs(needs: &[Need], no_install: bool) -> Result<()> {
     }
     let packages: Vec<&str> = missing.iter().flat_map(|n| n.package.split(' ')).collect();
     refuse_in_container(&packages)?;
-    let apt_cmd = format!(
-        "{}apt-get install -y --no-install-recommends {}",
-        sudo(),
-        packages.join(" ")
-    );
-    if no_install {
-        bail!(
-            "missing tools ({}), and installing is turned off (--no-install / \
-             GENL_LAB_NO_INSTALL); install them with:\n  {apt_cmd}",
-            packages.join(", ")
-        );
-    }
-    for n in &missing {
-        eprintln!("==> installing {}: {}", n.package, n.why);
-    }
-    apt_get(&[&["install", "-y", "--no-install-recommends"][..], &packages].concat())
+    install::install(&wanted(&missing), no_install)
 }

@@ -11,6 +11,8 @@ pub const EXIT_TESTS_FAILED: u8 = 1;
 pub const EXIT_KERNEL_UNHEALTHY: u8 = 2;
 /// Download, build, boot or timeout: the lab could not get as far as a test result.
 pub const EXIT_INFRA_FAILED: u8 = 3;
+/// Every test passed in the end, but some only on their rerun: flaky (CI may choose to accept it).
+pub const EXIT_FLAKY: u8 = 4;
 /// Bad command line or bad input (unknown kernel, not a kernel tree...): nothing was run.
 pub const EXIT_USAGE: u8 = 64;
 

@@ -114,6 +114,10 @@ pub struct TestArgs {
     /// host cores.
     #[arg(long, short = 'j', default_value_t = default_jobs())]
     pub jobs: usize,
+    /// Do not rerun a failed test. By default each failed test is rerun once in the same boot, and
+    /// one that passes then is reported as flaky (exit 4), never as a pass.
+    #[arg(long, env = "GENL_LAB_NO_RETRY", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_retry: bool,
     /// Passed to the suite binary, e.g. a test name filter: `cargo lab test -- echo`.
     #[arg(last = true)]
     pub suite_args: Vec<String>,

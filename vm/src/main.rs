@@ -2,7 +2,8 @@
 //! boots virtme-ng VMs, runs the suite inside them and turns what happened into a verdict.
 //!
 //! Layers, each importing only from those below it: `error`, `flags`, `contract` and the helpers
-//! (`project`, `apt`, `deps`, `toolchain`, `health`) at the bottom; `kernel/`; `build`, `boot`;
+//! (`project`, `progress`, `apt`, `install`, `deps`, `versions`, `toolchain`, `health`) at the
+//! bottom; `kernel/`; `build`, `boot`;
 //! `verdict/`; `coverage`, `gdb`, `ynl`; the guest side (`guest/`); the commands (`cmd/`) on top.
 
 mod apt;
@@ -17,10 +18,13 @@ mod flags;
 mod gdb;
 mod guest;
 mod health;
+mod install;
 mod kernel;
+mod progress;
 mod project;
 mod toolchain;
 mod verdict;
+mod versions;
 mod ynl;
 
 use std::process::ExitCode;

@@ -90,3 +90,13 @@ pub fn lock_file(path: &Path, waiting: &str) -> Result<std::fs::File> {
     }
     Ok(file)
 }
+
+/// Writes `path` whole or not at all: into a file beside it, then renamed over it, so a reader
+/// (or an interrupted run) never finds half a report.
+pub fn write_then_rename(path: &Path, contents: &str) -> Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    std::fs::write(&partial, contents)
+        .and_then(|()| std::fs::rename(&partial, path))
+        .with_context(|| format!("cannot write {}", path.display()))
+}

@@ -27,6 +27,9 @@ const PACKAGES: &[&str] = &[
     "sparse",
 ];
 
+/// About how big a toolchain root grows (measured: 347-400 MB), for its progress bar.
+const ROOT_BYTES: u64 = 400_000_000;
+
 /// A toolchain root ready to build in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Root {
@@ -113,20 +116,28 @@ fn make(
     let log = dir.join("mmdebstrap.log");
     eprintln!(
         "==> making the Debian {suite} toolchain root with {package} (once; about 30 s and \
-         400 MB, in {})",
+         {} MB, in {})",
+        ROOT_BYTES / 1_000_000,
         dir.display()
     );
     let start = Instant::now();
-    let out = cmd!(
-        sh,
-        "mmdebstrap --mode=auto --variant=minbase --components=main --include={include}
-         --aptopt={valid_until}
-         --dpkgopt=path-exclude=/usr/share/doc/* --dpkgopt=path-exclude=/usr/share/man/*
-         --dpkgopt=path-exclude=/usr/share/locale/* {suite} {scratch} {mirror}"
-    )
-    .quiet()
-    .ignore_status()
-    .output()?;
+    let out = crate::progress::watching_size(
+        &format!("{suite} toolchain root"),
+        &[&scratch],
+        Some(ROOT_BYTES),
+        || {
+            cmd!(
+                sh,
+                "mmdebstrap --mode=auto --variant=minbase --components=main --include={include}
+                 --aptopt={valid_until}
+                 --dpkgopt=path-exclude=/usr/share/doc/* --dpkgopt=path-exclude=/usr/share/man/*
+                 --dpkgopt=path-exclude=/usr/share/locale/* {suite} {scratch} {mirror}"
+            )
+            .quiet()
+            .ignore_status()
+            .output()
+        },
+    )?;
     fs::write(
         &log,
         [out.stdout.as_slice(), out.stderr.as_slice()].concat(),

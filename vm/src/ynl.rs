@@ -1,6 +1,7 @@
 //! The kernel's YNL tools (`tools/net/ynl`, the schemas in `Documentation/netlink/`), extracted once
 //! from Debian's `linux-source` into the lab's cache: they validate the family's spec, generate its
-//! UAPI header and reference documentation, and drive the family as the `ynl` client.
+//! UAPI header and reference documentation, and drive the family as the `ynl` client. KUnit's KTAP
+//! parser comes along (`tools/testing/kunit`): it checks the lab's `results.ktap`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -30,8 +31,12 @@ pub const REGENERATE: &str = "cargo lab lint --regenerate (or: just regenerate)"
 /// guest has no other (it does not inherit the host's PATH).
 const PYTHON: &str = "/usr/bin/python3";
 
-/// What the tools are extracted to, under `<cache>/ynl/<package version>/`.
-const WANTED: &[&str] = &["tools/net/ynl", "Documentation/netlink"];
+/// What the tools are extracted to, under `<cache>/ynl/<package version>/`; KUnit's KTAP parser
+/// too (it checks the lab's results.ktap, see ktap.rs).
+const WANTED: &[&str] = &["tools/net/ynl", "Documentation/netlink", KUNIT];
+
+/// The kernel's KUnit tools, with the KTAP parser `kunit_parser.py`, relative to [`tools`].
+pub const KUNIT: &str = "tools/testing/kunit";
 
 /// The extracted tree: `tools/net/ynl/...` and `Documentation/netlink/...` below it.
 pub fn tools(sh: &Shell) -> Result<PathBuf> {
@@ -55,6 +60,7 @@ fn cached(base: &Path) -> Option<PathBuf> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.join("tools/net/ynl/cli.py").exists())
+        .filter(|p| p.join(KUNIT).join("kunit_parser.py").exists())
         .collect();
     dirs.sort();
     dirs.pop()
@@ -262,5 +268,56 @@ mod tempfile_dir {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+}
+
+/// Runs the kernel's own KTAP parser (`tools/testing/kunit/kunit_parser.py`, from linux-source)
+/// on `ktap` and returns its counts, or fails when it found errors in the format.
+pub fn kunit_parse(sh: &Shell, ktap: &Path) -> Result<String> {
+    let kunit = tools(sh)?.join(KUNIT);
+    let script = "import sys\n\
+                  sys.path.insert(0, sys.argv[1])\n\
+                  import kunit_parser\n\
+                  test = kunit_parser.parse_run_tests(open(sys.argv[2]).read().splitlines())\n\
+                  c = test.counts\n\
+                  print(f'{c.passed} passed, {c.failed} failed, {c.skipped} skipped, ' \
+                  f'{c.crashed} crashed, {c.errors} errors')\n\
+                  sys.exit(1 if c.errors else 0)\n";
+    let out = cmd!(sh, "python3 -c {script} {kunit} {ktap}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("cannot run python3")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "the kernel's kunit_parser.py found errors in {}:\n{stdout}{}",
+            ktap.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(stdout.lines().last().unwrap_or_default().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::RESULTS_KTAP;
+    use crate::verdict::{ktap, Outcome};
+
+    /// The real parser on a file the lab wrote (fetches linux-source-6.12 once, as the YNL
+    /// tools do).
+    #[test]
+    fn the_kernels_kunit_parser_reads_what_the_lab_writes() {
+        let dir = std::env::temp_dir().join(format!("lab-ktap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut v = ktap::tests::verdict(Outcome::TestsFailed);
+        v.logs = dir.clone();
+        ktap::write_kernel(&v, ktap::tests::CONSOLE).unwrap();
+        let sh = project::shell().unwrap();
+        let counts = kunit_parse(&sh, &dir.join(RESULTS_KTAP)).unwrap();
+        // works, races (flaky: ok), counts (failed), slow (skipped), verdict (failed).
+        assert_eq!(counts, "2 passed, 2 failed, 1 skipped, 0 crashed, 0 errors");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

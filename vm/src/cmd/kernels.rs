@@ -114,6 +114,10 @@ fn run(args: &KernelsArgs) -> Result<u8> {
             root.compiler
         );
     }
+    println!("\nTools in use:");
+    for line in crate::versions::lines() {
+        println!("  {line}");
+    }
     println!("Cache: {}", project::cache_dir()?.display());
     Ok(0)
 }

@@ -46,6 +46,12 @@ fn run(args: &LintArgs) -> Result<u8> {
         format!("{} and {} generated from the spec", ynl::HEADER, ynl::RST),
         ynl::check_generated(&sh),
     );
+    for ktap in crate::verdict::ktap::written() {
+        check(
+            format!("{} read by the kernel's kunit_parser.py", ktap.display()),
+            ynl::kunit_parse(&sh, &ktap).map(drop),
+        );
+    }
     for spec in &specs {
         let mut kernel = kernel::resolve(&sh, spec, args.install.no_install)?;
         if let kernel::KernelSpec::Debian { line, .. } = spec {

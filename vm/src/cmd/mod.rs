@@ -50,6 +50,7 @@ pub struct PrepTimings {
 pub fn prepare(args: &VmArgs) -> Result<Prepared> {
     let specs = kernel::parse_specs(args.kernel.as_deref())?;
     deps::ensure(args.install.no_install)?;
+    crate::versions::warn_if_unpinned();
     if specs.contains(&kernel::KernelSpec::Debug) && kernel::debug::cached()?.is_none() {
         deps::ensure_kernel_build(args.install.no_install)?;
     }

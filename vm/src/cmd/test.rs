@@ -18,6 +18,7 @@ impl flags::TestArgs {
             ..GuestTask::new(Mode::Test {
                 suite,
                 args: self.suite_args.clone(),
+                no_retry: self.no_retry,
             })
         };
         let verdicts = super::each_kernel(&prep, self.jobs, |prep, kernel| {
@@ -28,8 +29,9 @@ impl flags::TestArgs {
         verdict::conclude(&project::lab_dir(), &verdicts)?;
         let passed: u32 = verdicts.iter().map(|v| v.passed).sum();
         let failed: u32 = verdicts.iter().map(|v| v.failed).sum();
+        let flaky: usize = verdicts.iter().map(|v| v.flaky.len()).sum();
         // The closing line in the form CI systems read: every test of every kernel.
-        println!("lab: {passed} passed, {failed} failed");
+        println!("lab: {passed} passed, {failed} failed, {flaky} flaky (passed on the rerun)");
         if pending_snapshots() {
             eprintln!(
                 "==> snapshots changed: review them with `cargo insta review` (or `just review`)"

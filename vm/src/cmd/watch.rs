@@ -99,7 +99,7 @@ impl Rebuild {
 /// How a round ended, as far as the loop cares.
 enum RoundEnd {
     /// The guest answered; the verdict says how it went, and whether the VM must be rebooted.
-    Judged(Verdict, bool),
+    Judged(Box<Verdict>, bool),
     /// The VM ended before answering (a panic, say), or did not answer within the VM timeout.
     VmLost(&'static str),
     /// The user pressed Ctrl-C.
@@ -365,7 +365,7 @@ fn round(
         Outcome::KernelUnhealthy | Outcome::InfraFailed => true,
         _ => report.is_some_and(|r| !r.problems.is_empty()),
     };
-    Ok(RoundEnd::Judged(verdict, must_reboot))
+    Ok(RoundEnd::Judged(Box::new(verdict), must_reboot))
 }
 
 /// Blocks until a change that needs work arrives, then lets the burst of writes an editor or a

@@ -44,8 +44,9 @@ fn run(args: &GuestJob) -> Result<u8> {
     let outcome = match &args.mode {
         Mode::Test {
             suite,
+            no_retry,
             args: suite_args,
-        } => run_suite(args, suite, suite_args, &mut report),
+        } => run_suite(args, suite, suite_args, !no_retry, &mut report),
         Mode::Demo => demo(args, &mut report),
         Mode::Exec { command } => exec(args, command, &mut report),
         Mode::Bench(plan) => bench::run(plan, &args.bin_dir, &args.kmod_dir, &args.out),
@@ -119,6 +120,7 @@ fn run_suite(
     args: &GuestJob,
     suite: &Path,
     suite_args: &[String],
+    retry: bool,
     report: &mut GuestReport,
 ) -> Result<()> {
     // Concurrent tests (tests/src/turn.rs): two per vCPU, since most of a test is waiting for
@@ -129,8 +131,34 @@ fn run_suite(
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         Some(format!("--test-threads={}", 2 * cpus))
     };
+    let first = libtest(args, suite, threads.iter().chain(suite_args), report)?;
+    report.exit_code = first.status.code().unwrap_or(1);
+    if report.passed + report.failed == 0 {
+        report.problems.push("the suite ran no test".to_owned());
+    }
+    if retry && !first.failed.is_empty() {
+        rerun_failed(args, suite, threads.as_deref(), &first.failed, report)?;
+    }
+    report.problems.extend(last_word(args)?);
+    Ok(())
+}
+
+/// What one run of the suite binary came to.
+struct Libtest {
+    status: std::process::ExitStatus,
+    passed: Vec<String>,
+    failed: Vec<String>,
+}
+
+/// Runs the suite binary with `suite_args` (its output passed on to the console, where the host
+/// reads it), counting its `test result:` lines into `report`.
+fn libtest<'a>(
+    args: &GuestJob,
+    suite: &Path,
+    suite_args: impl Iterator<Item = &'a String>,
+    report: &mut GuestReport,
+) -> Result<Libtest> {
     let mut child = command(args, suite)
-        .args(threads)
         // The suite's tests are ignored by default, so that `cargo test --workspace` on a host
         // lists them as what they are (in-guest tests) instead of failing them.
         .arg("--include-ignored")
@@ -140,20 +168,60 @@ fn run_suite(
         .with_context(|| format!("cannot start the suite {}", suite.display()))?;
     let reader = BufReader::new(child.stdout.take().expect("piped"));
     let mut stdout = std::io::stdout();
+    let (mut passed, mut failed) = (Vec::new(), Vec::new());
     for line in reader.lines() {
         let line = line?;
         writeln!(stdout, "{line}")?;
-        if let Some((passed, failed)) = parse_test_result(&line) {
-            report.passed += passed;
-            report.failed += failed;
+        if let Some((p, f)) = parse_test_result(&line) {
+            report.passed += p;
+            report.failed += f;
+        }
+        let test = line
+            .strip_prefix("test ")
+            .and_then(|l| l.split_once(" ... "));
+        match test {
+            Some((name, "ok")) => passed.push(name.to_owned()),
+            Some((name, "FAILED")) => failed.push(name.to_owned()),
+            _ => {}
         }
     }
-    let status = child.wait()?;
-    report.exit_code = status.code().unwrap_or(1);
-    if report.passed + report.failed == 0 {
-        report.problems.push("the suite ran no test".to_owned());
+    Ok(Libtest {
+        status: child.wait()?,
+        passed,
+        failed,
+    })
+}
+
+/// Reruns the failed tests once, in this boot: those that pass now are flaky (named in the report,
+/// counted as passed, never silently), the rest stay failed.
+fn rerun_failed(
+    args: &GuestJob,
+    suite: &Path,
+    threads: Option<&str>,
+    failed: &[String],
+    report: &mut GuestReport,
+) -> Result<()> {
+    println!(
+        "lab: rerunning the {} failed tests once (a pass now is reported as flaky; --no-retry \
+         turns this off)",
+        failed.len()
+    );
+    let mut rerun_args: Vec<String> = threads.map(str::to_owned).into_iter().collect();
+    rerun_args.push("--exact".to_owned());
+    rerun_args.extend(failed.iter().cloned());
+    let mut counts = GuestReport::default();
+    let rerun = libtest(args, suite, rerun_args.iter(), &mut counts)?;
+    report.flaky = failed
+        .iter()
+        .filter(|name| rerun.passed.contains(name) && !rerun.failed.contains(name))
+        .cloned()
+        .collect();
+    let flaky = u32::try_from(report.flaky.len()).unwrap_or(u32::MAX);
+    report.passed += flaky;
+    report.failed = report.failed.saturating_sub(flaky);
+    if report.failed == 0 && rerun.status.success() {
+        report.exit_code = 0;
     }
-    report.problems.extend(last_word(args)?);
     Ok(())
 }
 
@@ -182,7 +250,7 @@ fn watch(args: &GuestJob, dir: &Path) -> Result<()> {
         if let Err(err) = debugfs::kmemleak_baseline() {
             report.problems.push(format!("{err:#}"));
         }
-        let outcome = run_suite(args, &request.suite, &request.suite_args, &mut report);
+        let outcome = run_suite(args, &request.suite, &request.suite_args, true, &mut report);
         finish(args, outcome, &mut report, start)?;
         fs::write(protocol::done(dir, round), "")?;
     }

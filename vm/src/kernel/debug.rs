@@ -7,7 +7,7 @@ use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ use xshell::{cmd, Shell};
 
 use super::{compiler_version, Kernel};
 use crate::apt::Apt;
+use crate::progress::{Progress, Unit};
 use crate::project;
 
 /// What `--kernel` calls it, and its directory under `target/lab/`.
@@ -300,24 +301,17 @@ fn make_with_progress(src: &Path, out: &Path, log: &Path) -> Result<u64> {
     let log_file = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let err_log = log_file.try_clone()?;
     let errors = std::thread::spawn(move || copy_lines(stderr, err_log, |_| {}));
-    let started = Instant::now();
-    let mut last = Instant::now();
+    let mut progress = Progress::new(format!("[{NAME}] compiling"), Unit::Files, None);
     let mut compiled = 0u64;
     copy_lines(stdout, log_file, |line| {
         if line.trim_start().starts_with("CC ") {
             compiled += 1;
-        }
-        if last.elapsed() > Duration::from_secs(30) {
-            last = Instant::now();
-            eprintln!(
-                "==> [{NAME}] {compiled} files compiled, {}:{:02} elapsed",
-                started.elapsed().as_secs() / 60,
-                started.elapsed().as_secs() % 60
-            );
+            progress.set(compiled);
         }
     });
     errors.join().ok();
     let status = child.wait()?;
+    progress.finish(if status.success() { "done" } else { "failed" });
     if !status.success() {
         let text = fs::read_to_string(log).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(30).collect();

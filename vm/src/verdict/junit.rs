@@ -5,75 +5,11 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
+use super::libtest::{parse_cases, Status};
 use super::{Outcome, Verdict};
 use crate::contract::{CONSOLE_LOG, JUNIT_XML};
-
-/// What one libtest line said about one test.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Status {
-    Ok,
-    Failed(String),
-    Ignored,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Case {
-    name: String,
-    status: Status,
-}
-
-/// The tests libtest reported in `console`: `test NAME ... ok|FAILED|ignored`, each failure with its
-/// `---- NAME stdout ----` section.
-fn parse_cases(console: &str) -> Vec<Case> {
-    let mut cases: Vec<Case> = Vec::new();
-    for line in console.lines() {
-        let Some(rest) = line.trim_end().strip_prefix("test ") else {
-            continue;
-        };
-        let Some((name, result)) = rest.split_once(" ... ") else {
-            continue;
-        };
-        let status = match result {
-            "ok" => Status::Ok,
-            "FAILED" => Status::Failed(String::new()),
-            r if r.starts_with("ignored") => Status::Ignored,
-            _ => continue,
-        };
-        cases.push(Case {
-            name: name.to_owned(),
-            status,
-        });
-    }
-    // Attach each failure's output.
-    let mut current: Option<(String, String)> = None;
-    let mut sections: Vec<(String, String)> = Vec::new();
-    for line in console.lines() {
-        let line = line.trim_end();
-        if let Some(name) = line
-            .strip_prefix("---- ")
-            .and_then(|l| l.strip_suffix(" stdout ----"))
-        {
-            sections.extend(current.take());
-            current = Some((name.to_owned(), String::new()));
-        } else if line == "failures:" || line.starts_with("test result: ") {
-            sections.extend(current.take());
-        } else if let Some((_, text)) = current.as_mut() {
-            text.push_str(line);
-            text.push('\n');
-        }
-    }
-    sections.extend(current);
-    for (name, text) in sections {
-        if let Some(case) = cases.iter_mut().find(|c| c.name == name) {
-            if let Status::Failed(out) = &mut case.status {
-                *out = text.trim_end().to_owned();
-            }
-        }
-    }
-    cases
-}
 
 /// Text safe inside XML 1.0: markup escaped, control characters (ANSI colours) dropped.
 fn escape(text: &str) -> String {
@@ -97,7 +33,8 @@ fn escape(text: &str) -> String {
 fn testsuite(verdict: &Verdict, console: &str) -> String {
     let cases = parse_cases(console);
     let kernel = escape(&verdict.kernel);
-    let verdict_failed = verdict.result != Outcome::Passed;
+    // A flaky run's verdict is no failure: its flaky tests carry <flakyFailure> themselves.
+    let verdict_failed = !matches!(verdict.result, Outcome::Passed | Outcome::Flaky);
     let failures = cases
         .iter()
         .filter(|c| matches!(c.status, Status::Failed(_)))
@@ -159,6 +96,15 @@ fn testsuite(verdict: &Verdict, console: &str) -> String {
         match &case.status {
             Status::Ok => xml.push_str("/>\n"),
             Status::Ignored => xml.push_str(">\n      <skipped/>\n    </testcase>\n"),
+            // Surefire's form for a pass on rerun: CI tools show it as flaky, not as a plain pass.
+            Status::Flaky(out) => {
+                let _ = writeln!(
+                    xml,
+                    ">\n      <flakyFailure message=\"flaky: failed, then passed on the rerun\">{}\
+                     </flakyFailure>\n    </testcase>",
+                    escape(out)
+                );
+            }
             Status::Failed(out) => {
                 let first = out
                     .lines()
@@ -196,8 +142,7 @@ fn suite_of(verdict: &Verdict) -> String {
 /// Writes `junit.xml` next to the kernel's `summary.json` (only through [`Verdict::record`]).
 pub(super) fn write_kernel(verdict: &Verdict) -> Result<()> {
     let path = verdict.logs.join(JUNIT_XML);
-    std::fs::write(&path, document(&[suite_of(verdict)]))
-        .with_context(|| format!("cannot write {}", path.display()))
+    crate::project::write_then_rename(&path, &document(&[suite_of(verdict)]))
 }
 
 /// Writes `target/lab/junit.xml`: every kernel of the run, one `<testsuite>` each.
@@ -205,8 +150,7 @@ pub fn write_run(lab_dir: &Path, verdicts: &[Verdict]) -> Result<()> {
     let suites: Vec<String> = verdicts.iter().map(suite_of).collect();
     let path = lab_dir.join(JUNIT_XML);
     std::fs::create_dir_all(lab_dir)?;
-    std::fs::write(&path, document(&suites))
-        .with_context(|| format!("cannot write {}", path.display()))
+    crate::project::write_then_rename(&path, &document(&suites))
 }
 
 #[cfg(test)]
@@ -247,24 +191,13 @@ test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out
             },
             passed: 1,
             failed: 1,
+            flaky: Vec::new(),
+            fingerprints: Vec::new(),
             seconds: 12.5,
             boot_seconds: None,
             guest_seconds: None,
             logs: PathBuf::from("target/lab/6.1"),
         }
-    }
-
-    #[test]
-    fn libtest_lines_become_cases_with_their_output() {
-        let cases = parse_cases(CONSOLE);
-        assert_eq!(cases.len(), 3);
-        assert_eq!(cases[0].status, Status::Ok);
-        assert_eq!(cases[2].status, Status::Ignored);
-        let Status::Failed(out) = &cases[1].status else {
-            panic!("{cases:?}")
-        };
-        assert!(out.starts_with("assertion"), "{out}");
-        assert!(out.ends_with("left: 3"), "{out}");
     }
 
     #[test]
@@ -287,5 +220,22 @@ test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out
             "{passed}"
         );
         assert!(passed.contains("tests=\"1\" failures=\"0\""), "{passed}");
+    }
+
+    #[test]
+    fn a_flaky_test_is_a_flaky_failure_not_a_failure() {
+        let console = "test suite::echo::races ... FAILED\n\
+                       ---- suite::echo::races stdout ----\nreply came late\n\
+                       test result: FAILED. 0 passed; 1 failed; 0 ignored\n\
+                       test suite::echo::races ... ok\n";
+        let xml = document(&[testsuite(&verdict(Outcome::Flaky), console)]);
+        assert!(xml.contains("tests=\"2\" failures=\"0\""), "{xml}");
+        assert!(
+            xml.contains(
+                "<flakyFailure message=\"flaky: failed, then passed on the rerun\">\
+                 reply came late</flakyFailure>"
+            ),
+            "{xml}"
+        );
     }
 }

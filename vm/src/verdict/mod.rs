@@ -3,7 +3,10 @@
 //! written once by [`Verdict::record`] (`summary.json`, `junit.xml`); its exit code, and the
 //! summary printed at the end.
 
+pub mod fingerprint;
 pub mod junit;
+pub mod ktap;
+mod libtest;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,7 +17,9 @@ use serde::Serialize;
 
 use crate::boot::{Accel, BootResult};
 use crate::contract::{GuestReport, CONSOLE_LOG, DMESG, KMEMLEAK_REPORT, SUMMARY};
-use crate::error::{EXIT_INFRA_FAILED, EXIT_KERNEL_UNHEALTHY, EXIT_PASSED, EXIT_TESTS_FAILED};
+use crate::error::{
+    EXIT_FLAKY, EXIT_INFRA_FAILED, EXIT_KERNEL_UNHEALTHY, EXIT_PASSED, EXIT_TESTS_FAILED,
+};
 use crate::health;
 use crate::kernel::Kernel;
 
@@ -23,6 +28,7 @@ use crate::kernel::Kernel;
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Passed,
+    Flaky,
     TestsFailed,
     KernelUnhealthy,
     InfraFailed,
@@ -33,6 +39,7 @@ impl Outcome {
     pub fn exit_code(self) -> u8 {
         match self {
             Outcome::Passed => EXIT_PASSED,
+            Outcome::Flaky => EXIT_FLAKY,
             Outcome::TestsFailed => EXIT_TESTS_FAILED,
             Outcome::KernelUnhealthy => EXIT_KERNEL_UNHEALTHY,
             Outcome::InfraFailed => EXIT_INFRA_FAILED,
@@ -42,6 +49,7 @@ impl Outcome {
     pub fn label(self) -> &'static str {
         match self {
             Outcome::Passed => "passed",
+            Outcome::Flaky => "flaky",
             Outcome::TestsFailed => "tests failed",
             Outcome::KernelUnhealthy => "kernel unhealthy",
             Outcome::InfraFailed => "infrastructure failed",
@@ -63,6 +71,10 @@ pub struct Verdict {
     pub reason: String,
     pub passed: u32,
     pub failed: u32,
+    /// Tests that failed, then passed on their rerun (counted in `passed`).
+    pub flaky: Vec<String>,
+    /// One per distinct kernel report (splat): its kind and first stack frames.
+    pub fingerprints: Vec<String>,
     /// The whole run: module build, boot, guest side, shutdown.
     pub seconds: f64,
     /// From starting the VM to the guest side's start (None when the guest never reported).
@@ -91,6 +103,8 @@ impl Verdict {
             reason,
             passed: 0,
             failed: 0,
+            flaky: Vec::new(),
+            fingerprints: Vec::new(),
             seconds: took.as_secs_f64(),
             boot_seconds: None,
             guest_seconds: None,
@@ -115,13 +129,15 @@ impl Verdict {
         eprintln!("    logs: {}", self.logs.display());
     }
 
-    /// Writes the verdict next to the logs: `summary.json` and the kernel's `junit.xml`. The only
-    /// writer of both, called once the verdict is final.
+    /// Writes the verdict next to the logs: `summary.json`, the kernel's `junit.xml` and
+    /// `results.ktap`. The only writer of them, called once the verdict is final.
     pub fn record(&self) -> Result<()> {
         let path = self.logs.join(SUMMARY);
         fs::write(&path, serde_json::to_string_pretty(self)? + "\n")
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-        junit::write_kernel(self)
+        junit::write_kernel(self)?;
+        let console = fs::read_to_string(self.logs.join(CONSOLE_LOG)).unwrap_or_default();
+        ktap::write_kernel(self, &console)
     }
 }
 
@@ -158,6 +174,18 @@ pub fn summary_table(verdicts: &[Verdict]) -> String {
         out += &format!(
             "{:<10} {} (module built with {})\n",
             v.kernel, v.release, v.compiler
+        );
+    }
+    out += &fingerprint::by_fingerprint(
+        verdicts
+            .iter()
+            .map(|v| (v.kernel.as_str(), v.fingerprints.as_slice())),
+    );
+    for v in verdicts.iter().filter(|v| !v.flaky.is_empty()) {
+        out += &format!(
+            "\nflaky on {} (failed, then passed on the rerun): {}\n",
+            v.kernel,
+            v.flaky.join(", ")
         );
     }
     out
@@ -211,6 +239,8 @@ pub fn judge(
         reason: String::new(),
         passed: report.as_ref().map_or(0, |r| r.passed),
         failed: report.as_ref().map_or(0, |r| r.failed),
+        flaky: report.as_ref().map_or_else(Vec::new, |r| r.flaky.clone()),
+        fingerprints: Vec::new(),
         seconds: boot.took.as_secs_f64(),
         boot_seconds: None,
         guest_seconds: report.as_ref().map(|r| r.seconds),
@@ -231,7 +261,15 @@ pub fn judge(
         )
         .collect();
     (verdict.result, verdict.reason) = if let Some(first) = findings.first() {
-        (Outcome::KernelUnhealthy, first.clone())
+        // dmesg has the whole kernel log; the console has it when the guest never got to save it.
+        let kernel_log = if dmesg.is_empty() { &console } else { &dmesg };
+        verdict.fingerprints = fingerprint::of_log(kernel_log);
+        let named = if verdict.fingerprints.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", verdict.fingerprints.join("; "))
+        };
+        (Outcome::KernelUnhealthy, format!("{first}{named}"))
     } else if boot.timed_out {
         (
             Outcome::InfraFailed,
@@ -260,6 +298,14 @@ pub fn judge(
             Some(r) if r.exit_code != 0 => (
                 Outcome::TestsFailed,
                 format!("the guest command exited with {}", r.exit_code),
+            ),
+            Some(r) if !r.flaky.is_empty() => (
+                Outcome::Flaky,
+                format!(
+                    "{} flaky (failed, then passed on the rerun): {}",
+                    r.flaky.len(),
+                    r.flaky.join(", ")
+                ),
             ),
             Some(_) => (Outcome::Passed, String::new()),
         }
@@ -293,6 +339,8 @@ mod tests {
             reason: String::new(),
             passed: 3,
             failed: 0,
+            flaky: Vec::new(),
+            fingerprints: Vec::new(),
             seconds: 1.0,
             boot_seconds: Some(0.5),
             guest_seconds: None,

@@ -96,6 +96,7 @@ pub(super) fn lab(args: &BenchArgs) -> Result<u8> {
     let task = GuestTask::new(Mode::Test {
         suite,
         args: Vec::new(),
+        no_retry: false,
     });
     for kernel in &prep.kernels {
         let run = crate::cmd::run_on(&prep, kernel, &plan, &task)?;
