@@ -510,9 +510,12 @@ pub fn resolve(sock: &Sock, name: &str) -> io::Result<Option<Family>> {
     }))
 }
 
-/// Resolves a generic netlink family: its id and every multicast group (name, id); `None` when
-/// not registered.
-pub fn resolve_groups(sock: &Sock, name: &str) -> io::Result<Option<(u16, Vec<(String, u32)>)>> {
+/// A family's id and every multicast group (name, id).
+pub type FamilyGroups = (u16, Vec<(String, u32)>);
+
+/// Resolves a generic netlink family: its id and every multicast group; `None` when not
+/// registered.
+pub fn resolve_groups(sock: &Sock, name: &str) -> io::Result<Option<FamilyGroups>> {
     let mut name_z = name.as_bytes().to_vec();
     name_z.push(0);
     let seq = RESOLVE_SEQ;

@@ -53,7 +53,7 @@ pub fn predict(ty: u16, flags: u16, payload: &[u8], what: String) -> Pending {
     };
     if ty != MSG_ECHO {
         let mut p = refuse(libc::EOPNOTSUPP);
-        p.label = format!("classic type {ty:#x}");
+        p.label = "classic other types".to_owned();
         return p;
     }
     let len = payload.len();
@@ -65,7 +65,14 @@ pub fn predict(ty: u16, flags: u16, payload: &[u8], what: String) -> Pending {
         refuse(libc::EINVAL)
     } else {
         let finals = if ack { vec![Final::Ack] } else { Vec::new() };
-        Pending::new(ECHO, Expect::Must, ack, finals, Replies::Exact(payload.to_vec()), what)
+        Pending::new(
+            ECHO,
+            Expect::Must,
+            ack,
+            finals,
+            Replies::Exact(payload.to_vec()),
+            what,
+        )
     }
 }
 

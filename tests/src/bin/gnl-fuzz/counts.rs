@@ -14,8 +14,8 @@ const REPRODUCER_BYTES: usize = 512;
 pub struct OpCounts {
     pub sent: u64,
     pub answered: u64,
-    /// Answered without an error.
-    pub succeeded: u64,
+    /// Taken by the policy (so the handler was reached).
+    pub valid: u64,
     /// Endings by name: ack, done, or the errno.
     pub endings: BTreeMap<String, u64>,
 }
@@ -60,7 +60,7 @@ impl Totals {
             let mine = self.ops.entry(name).or_default();
             mine.sent += c.sent;
             mine.answered += c.answered;
-            mine.succeeded += c.succeeded;
+            mine.valid += c.valid;
             for (e, n) in c.endings {
                 *mine.endings.entry(e).or_default() += n;
             }
@@ -108,8 +108,8 @@ impl Totals {
             }
             writeln!(
                 out,
-                "  {name:width$}  sent {:>6}  answered {:>6}  succeeded {:>6} ;{endings}",
-                c.sent, c.answered, c.succeeded
+                "  {name:width$}  sent {:>6}  answered {:>6}  valid {:>6} ;{endings}",
+                c.sent, c.answered, c.valid
             )
             .unwrap();
         }

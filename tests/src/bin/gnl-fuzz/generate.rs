@@ -53,7 +53,13 @@ fn int_bytes(value: i128, width: usize) -> Vec<u8> {
 /// A value for an integer attribute: mostly valid and small, its bounds and one past them, any
 /// value of the width, and the wrong width. The largest valid values are rare: a limit often
 /// sizes work (a dump's length).
-fn int_value(r: &mut Rng, bytes: usize, signed: bool, min: Option<i128>, max: Option<i128>) -> Vec<u8> {
+fn int_value(
+    r: &mut Rng,
+    bytes: usize,
+    signed: bool,
+    min: Option<i128>,
+    max: Option<i128>,
+) -> Vec<u8> {
     let (lowest, highest) = AttrType::int_bounds(bytes, signed);
     let (lo, hi) = (min.unwrap_or(lowest), max.unwrap_or(highest));
     #[derive(Clone, Copy)]
@@ -66,7 +72,18 @@ fn int_value(r: &mut Rng, bytes: usize, signed: bool, min: Option<i128>, max: Op
         Any,
         WrongWidth,
     }
-    let value = match pick(r, &[(700, V::Small), (50, V::Low), (70, V::BelowLow), (70, V::AboveHigh), (2, V::High), (80, V::Any), (28, V::WrongWidth)]) {
+    let value = match pick(
+        r,
+        &[
+            (700, V::Small),
+            (50, V::Low),
+            (70, V::BelowLow),
+            (70, V::AboveHigh),
+            (2, V::High),
+            (80, V::Any),
+            (28, V::WrongWidth),
+        ],
+    ) {
         V::Small => (lo + r.i64(0..SMALL_SPAN as i64) as i128).min(hi),
         V::Low => lo + r.i64(0..=1) as i128,
         V::BelowLow => lo - 1,
@@ -83,7 +100,10 @@ fn int_value_any(r: &mut Rng, lowest: i128, highest: i128) -> i128 {
 }
 
 fn bytes_of_wrong_width(r: &mut Rng, width: usize) -> Vec<u8> {
-    let other = [1, 2, 4, 8, 3, 0].into_iter().filter(|w| *w != width).collect::<Vec<_>>();
+    let other = [1, 2, 4, 8, 3, 0]
+        .into_iter()
+        .filter(|w| *w != width)
+        .collect::<Vec<_>>();
     let w = other[r.usize(..other.len())];
     bytes(r, w..=w)
 }
@@ -106,7 +126,19 @@ pub fn string_value(r: &mut Rng, max_len: Option<usize>) -> Vec<u8> {
         s.push(0);
         s
     };
-    match pick(r, &[(70, S::Valid), (5, S::AtLimit), (5, S::PastLimit), (5, S::NoNul), (2, S::Empty), (5, S::NulInside), (5, S::Binary), (3, S::Long)]) {
+    match pick(
+        r,
+        &[
+            (70, S::Valid),
+            (5, S::AtLimit),
+            (5, S::PastLimit),
+            (5, S::NoNul),
+            (2, S::Empty),
+            (5, S::NulInside),
+            (5, S::Binary),
+            (3, S::Long),
+        ],
+    ) {
         S::Valid => with_nul(text(r, 1..=SHORT_TEXT.min(limit))),
         S::AtLimit => with_nul(text(r, limit..=limit)),
         S::PastLimit => with_nul(text(r, limit + 1..=limit + 1)),
@@ -126,7 +158,12 @@ pub fn string_value(r: &mut Rng, max_len: Option<usize>) -> Vec<u8> {
 /// A payload for an attribute of this type.
 fn value(r: &mut Rng, kind: &AttrType) -> Vec<u8> {
     match kind {
-        AttrType::Int { bytes: w, signed, min, max } => int_value(r, *w, *signed, *min, *max),
+        AttrType::Int {
+            bytes: w,
+            signed,
+            min,
+            max,
+        } => int_value(r, *w, *signed, *min, *max),
         AttrType::String { max_len, .. } => string_value(r, *max_len),
         AttrType::Flag if r.u32(0..10) == 0 => bytes(r, 1..4),
         AttrType::Flag => Vec::new(),
@@ -175,7 +212,11 @@ fn attributes(r: &mut Rng, spec: &Spec, list: &[u16]) -> Vec<u8> {
             continue;
         }
         // Repeated: the spec allows it for multi-attr; others too, where the kernel keeps the last.
-        let times = if a.multi || r.u32(0..20) == 0 { r.usize(1..=3) } else { 1 };
+        let times = if a.multi || r.u32(0..20) == 0 {
+            r.usize(1..=3)
+        } else {
+            1
+        };
         for _ in 0..times {
             let v = value(r, &a.kind);
             out.extend(attr(r, a.value, &v));
@@ -192,7 +233,17 @@ fn attributes(r: &mut Rng, spec: &Spec, list: &[u16]) -> Vec<u8> {
         Leftover,
     }
     for _ in 0..r.usize(0..3) {
-        match pick(r, &[(70, Extra::None), (12, Extra::OfTheSet), (6, Extra::Unknown), (3, Extra::Zero), (4, Extra::Nested), (5, Extra::Leftover)]) {
+        match pick(
+            r,
+            &[
+                (70, Extra::None),
+                (12, Extra::OfTheSet),
+                (6, Extra::Unknown),
+                (3, Extra::Zero),
+                (4, Extra::Nested),
+                (5, Extra::Leftover),
+            ],
+        ) {
             Extra::None => {}
             Extra::OfTheSet => {
                 let a = &spec.attrs[r.usize(..spec.attrs.len())];
@@ -242,7 +293,15 @@ pub fn genl(r: &mut Rng, spec: &Spec, family: u16, seq: u32) -> Vec<u8> {
         Nobody,
         Nlctrl,
     }
-    let ty = match pick(r, &[(88, To::Family), (4, To::Control), (4, To::Nobody), (4, To::Nlctrl)]) {
+    let ty = match pick(
+        r,
+        &[
+            (88, To::Family),
+            (4, To::Control),
+            (4, To::Nobody),
+            (4, To::Nlctrl),
+        ],
+    ) {
         To::Family => family,
         To::Control => r.u16(0..nl::NLMSG_MIN_TYPE),
         To::Nobody => NO_SUCH_FAMILY,
@@ -259,7 +318,11 @@ pub fn genl(r: &mut Rng, spec: &Spec, family: u16, seq: u32) -> Vec<u8> {
         // An op in the mode it lacks, with the other mode's attributes.
         85..=92 => {
             let (op, mode) = requests[r.usize(..requests.len())];
-            let other = if mode == Mode::Do { Mode::Dump } else { Mode::Do };
+            let other = if mode == Mode::Do {
+                Mode::Dump
+            } else {
+                Mode::Do
+            };
             let list = op.modes[&mode].request.clone().unwrap_or_default();
             (op.value, other, list)
         }
@@ -272,10 +335,18 @@ pub fn genl(r: &mut Rng, spec: &Spec, family: u16, seq: u32) -> Vec<u8> {
                     break c;
                 }
             };
-            (cmd, if r.bool() { Mode::Do } else { Mode::Dump }, Vec::new())
+            (
+                cmd,
+                if r.bool() { Mode::Do } else { Mode::Dump },
+                Vec::new(),
+            )
         }
     };
-    let version = if r.u32(0..8) == 0 { r.u8(..) } else { spec.version };
+    let version = if r.u32(0..8) == 0 {
+        r.u8(..)
+    } else {
+        spec.version
+    };
     let reserved = if r.u32(0..12) == 0 { r.u16(..) } else { 0 };
     let mut payload = vec![cmd, version];
     payload.extend_from_slice(&reserved.to_ne_bytes());
@@ -301,7 +372,11 @@ pub fn lie_about_length(r: &mut Rng, m: &mut [u8]) {
 
 /// A datagram of messages made by `one` (given each a new sequence number): mostly one message,
 /// often a few, now and then dozens; sometimes shorter than a header, sometimes with junk after.
-pub fn datagram(r: &mut Rng, seq: &mut u32, mut one: impl FnMut(&mut Rng, u32) -> Vec<u8>) -> (Vec<u8>, u64) {
+pub fn datagram(
+    r: &mut Rng,
+    seq: &mut u32,
+    mut one: impl FnMut(&mut Rng, u32) -> Vec<u8>,
+) -> (Vec<u8>, u64) {
     if r.u32(0..50) == 0 {
         return (bytes(r, 0..HDRLEN), 1);
     }
@@ -343,7 +418,12 @@ mod tests {
             }
         }
         for (op, mode) in spec.requests() {
-            assert!(seen.contains(&(op.value, mode == Mode::Dump)), "{} {}", op.name, mode.name());
+            assert!(
+                seen.contains(&(op.value, mode == Mode::Dump)),
+                "{} {}",
+                op.name,
+                mode.name()
+            );
         }
     }
 }

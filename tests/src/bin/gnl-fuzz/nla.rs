@@ -27,10 +27,13 @@ fn refuse(errno: i32, at: usize) -> Refusal {
     }
 }
 
+/// An attribute as the kernel walks it: its offset, raw type (flags included) and payload.
+pub type Walked<'a> = (usize, u16, &'a [u8]);
+
 /// The attributes of one message, as the kernel walks them (`nla_for_each_attr`): offset, raw
 /// type (flags included) and payload; stops where the next header does not fit. Also returns
 /// what is left over (negative when the last attribute's padding ran past the end).
-pub fn walk(area: &[u8]) -> (Vec<(usize, u16, &[u8])>, isize) {
+pub fn walk(area: &[u8]) -> (Vec<Walked<'_>>, isize) {
     let mut out = Vec::new();
     let mut pos = 0usize;
     let mut rem = area.len() as isize;

@@ -123,15 +123,24 @@ pub struct Pending {
     pub done: bool,
     /// Something came.
     pub answered: bool,
-    /// An error came.
-    pub failed: bool,
+    /// The policy took it: the handler was reached.
+    pub valid: bool,
+    /// A dump request that reaches `netlink_dump_start()`.
+    pub starts_dump: bool,
     /// The message, for the reproducer.
     pub what: String,
 }
 
 impl Pending {
     /// Expects `finals` (and `replies`) if `expect` says an answer comes.
-    pub fn new(label: &str, expect: Expect, ack: bool, finals: Vec<Final>, replies: Replies, what: String) -> Pending {
+    pub fn new(
+        label: &str,
+        expect: Expect,
+        ack: bool,
+        finals: Vec<Final>,
+        replies: Replies,
+        what: String,
+    ) -> Pending {
         Pending {
             label: label.to_owned(),
             expect,
@@ -147,14 +156,22 @@ impl Pending {
             n_replies: 0,
             done: expect != Expect::Must,
             answered: false,
-            failed: false,
+            valid: false,
+            starts_dump: false,
             what,
         }
     }
 
     /// A request refused with `errno`.
     pub fn error(label: &str, errno: i32, what: String) -> Pending {
-        Pending::new(label, Expect::Must, false, vec![Final::Error(errno)], Replies::None, what)
+        Pending::new(
+            label,
+            Expect::Must,
+            false,
+            vec![Final::Error(errno)],
+            Replies::None,
+            what,
+        )
     }
 
     /// A message netlink does not hand to the family: only the ACK it asks for.
@@ -170,6 +187,14 @@ impl Pending {
         self.finals = None;
         self.replies = Replies::Any;
         self.bad_attr = None;
+    }
+
+    /// An earlier dump of the same datagram may still be running on the socket: a dump request
+    /// may find it busy (`netlink_dump_start()` checks before the policy does).
+    pub fn may_find_dump_busy(&mut self) {
+        if let (true, Some(finals)) = (self.starts_dump, &mut self.finals) {
+            finals.push(Final::Error(libc::EBUSY));
+        }
     }
 
     /// Answers were lost: what is missing is no violation.
@@ -198,18 +223,23 @@ impl Pending {
                 if finals.contains(&got) {
                     checked = true;
                 } else {
-                    problems.push(format!("{}: ended with {got:?}, expected one of {finals:?}", self.what));
+                    problems.push(format!(
+                        "{}: ended with {got:?}, expected one of {finals:?}",
+                        self.what
+                    ));
                 }
             }
             let reply_due = matches!(self.replies, Replies::One(_) | Replies::Exact(_));
-            if got == Final::Ack && reply_due && self.n_replies == 0 && self.expect == Expect::Must {
+            if got == Final::Ack && reply_due && self.n_replies == 0 && self.expect == Expect::Must
+            {
                 problems.push(format!("{}: acked without its reply", self.what));
             }
             if let Final::Error(e) = got {
-                self.failed = true;
                 problems.extend(self.check_extack(m, e, ext_ack));
             }
-            if let (Replies::Dump(cmd), Some(o), Final::Done, false) = (&self.replies, oracle, got, self.lost) {
+            if let (Replies::Dump(cmd), Some(o), Final::Done, false) =
+                (&self.replies, oracle, got, self.lost)
+            {
                 if let Err(e) = o.semantics.check_dump(*cmd, &self.request, &self.dump) {
                     problems.push(format!("{}: {e}", self.what));
                 }
@@ -220,7 +250,10 @@ impl Pending {
                 (Replies::Any, _) => {}
                 (Replies::Exact(want), _) => {
                     if m.ty != nl::NLMSG_MIN_TYPE || m.flags != 0 || &m.payload != want {
-                        problems.push(format!("{}: reply {m:?} (expected payload {want:?})", self.what));
+                        problems.push(format!(
+                            "{}: reply {m:?} (expected payload {want:?})",
+                            self.what
+                        ));
                     }
                     checked = true;
                     if !self.ack {
@@ -229,7 +262,10 @@ impl Pending {
                 }
                 (Replies::One(cmd), Some(o)) => {
                     if self.n_replies > 1 || m.flags & F_MULTI != 0 {
-                        problems.push(format!("{}: a second reply, or a dump message, to a do", self.what));
+                        problems.push(format!(
+                            "{}: a second reply, or a dump message, to a do",
+                            self.what
+                        ));
                     }
                     if !self.ack {
                         self.done = true;
@@ -264,7 +300,10 @@ impl Pending {
         }
         let mut problems = Vec::new();
         if self.want_extack && m.extack().is_none() {
-            problems.push(format!("{}: error {errno} without extack message", self.what));
+            problems.push(format!(
+                "{}: error {errno} without extack message",
+                self.what
+            ));
         }
         if let Some((want, at)) = self.bad_attr {
             let named = m
@@ -316,12 +355,18 @@ impl Oracle {
         }
         let cmd = payload[0];
         let reserved = u16::from_ne_bytes([payload[2], payload[3]]);
-        let mode = if flags & F_DUMP == F_DUMP { Mode::Dump } else { Mode::Do };
+        let mode = if flags & F_DUMP == F_DUMP {
+            Mode::Dump
+        } else {
+            Mode::Do
+        };
         let op = self.spec.request_op(cmd, mode);
         let label = match op {
             Some(op) => format!("{} {}", op.name, mode.name()),
-            None if self.spec.is_request_cmd(cmd) => format!("cmd {cmd} {} (not in spec)", mode.name()),
-            None => format!("cmd {cmd} (not in spec)"),
+            None if self.spec.is_request_cmd(cmd) => {
+                format!("cmd {cmd} {} (not in spec)", mode.name())
+            }
+            None => "commands not in spec".to_owned(),
         };
         let odd_flags = flags & !F_DUMP & !(F_REQUEST | F_ACK | F_ECHO) != 0
             || (flags & F_DUMP != 0 && flags & F_DUMP != F_DUMP);
@@ -331,6 +376,7 @@ impl Oracle {
         let Some(op) = op else {
             return Pending::error(&label, libc::EOPNOTSUPP, what);
         };
+        let starts_dump = mode == Mode::Dump;
         let area = &payload[GENL_HDRLEN..];
         // 5.10 does not parse the attributes of an op without a policy, unless the module gives
         // it one that refuses them all, as 6.1 does: either is fair there.
@@ -347,18 +393,34 @@ impl Oracle {
         if let Some(r) = refusal {
             let mut p = Pending::error(&label, r.errno, what);
             p.bad_attr = r.at.map(|at| (r.errno, ATTRS_AT + at));
+            p.starts_dump = starts_dump;
             return p;
         }
         let request = nla::parsed(area);
         let mut p = match self.semantics.handler_refusal(cmd, mode, &request) {
             Some(errno) => Pending::error(&label, errno, what),
-            None if mode == Mode::Dump => Pending::new(&label, Expect::Must, ack, vec![Final::Done], Replies::Dump(cmd), what),
+            None if mode == Mode::Dump => Pending::new(
+                &label,
+                Expect::Must,
+                ack,
+                vec![Final::Done],
+                Replies::Dump(cmd),
+                what,
+            ),
             None => {
                 let has_reply = op.modes[&Mode::Do].reply.is_some();
                 // A do without a reply says nothing on success unless asked for an ACK.
-                let expect = if has_reply || ack { Expect::Must } else { Expect::Never };
+                let expect = if has_reply || ack {
+                    Expect::Must
+                } else {
+                    Expect::Never
+                };
                 let finals = if ack { vec![Final::Ack] } else { Vec::new() };
-                let replies = if has_reply { Replies::One(cmd) } else { Replies::None };
+                let replies = if has_reply {
+                    Replies::One(cmd)
+                } else {
+                    Replies::None
+                };
                 Pending::new(&label, expect, ack, finals, replies, what)
             }
         };
@@ -372,6 +434,8 @@ impl Oracle {
         }
         p.request = request;
         p.ack = ack;
+        p.valid = true;
+        p.starts_dump = starts_dump;
         p
     }
 
@@ -391,14 +455,25 @@ impl Oracle {
         }
         let attrs = nl::attrs_checked(&m.payload[GENL_HDRLEN..])?;
         for (kind, value) in &attrs {
-            let attr = self.spec.attr(*kind).ok_or(format!("attribute {kind} is not in the spec"))?;
+            let attr = self
+                .spec
+                .attr(*kind)
+                .ok_or(format!("attribute {kind} is not in the spec"))?;
             let padding = attr.kind == crate::spec::AttrType::Unused;
             if !padding && !list.contains(kind) {
-                return Err(format!("attribute {} is not in the spec's list for command {cmd}", attr.name));
+                return Err(format!(
+                    "attribute {} is not in the spec's list for command {cmd}",
+                    attr.name
+                ));
             }
             if !padding {
-                nla::check_sent(&attr.kind, value)
-                    .map_err(|e| format!("attribute {} fails its own policy ({}): {value:?}", attr.name, crate::counts::errno_name(e)))?;
+                nla::check_sent(&attr.kind, value).map_err(|e| {
+                    format!(
+                        "attribute {} fails its own policy ({}): {value:?}",
+                        attr.name,
+                        crate::counts::errno_name(e)
+                    )
+                })?;
             }
         }
         Ok(attrs.into_iter().map(|(k, v)| (k, v.to_vec())).collect())
@@ -409,8 +484,15 @@ impl Oracle {
         if m.seq != 0 || m.pid != MULTICAST_PORT {
             return Err("event with a sequence number or a port id".into());
         }
-        let cmd = m.payload.first().copied().ok_or("event without genl header")?;
-        let op = self.spec.event_op(cmd).ok_or(format!("event of command {cmd}, not an event"))?;
+        let cmd = m
+            .payload
+            .first()
+            .copied()
+            .ok_or("event without genl header")?;
+        let op = self
+            .spec
+            .event_op(cmd)
+            .ok_or(format!("event of command {cmd}, not an event"))?;
         let (list, _) = op.event.clone().unwrap_or_default();
         self.check_attrs(m, cmd, list).map(|_| ())
     }

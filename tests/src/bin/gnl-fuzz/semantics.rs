@@ -95,25 +95,39 @@ impl Semantics {
 
     /// A dump's messages: an echo dump has count messages (the namespace's default without one),
     /// message i saying "message i+1 of N"; a stats dump one message per counter.
-    pub fn check_dump(&self, cmd: u8, request: &Attrs, msgs: &[Vec<(u16, Vec<u8>)>]) -> Result<(), String> {
+    pub fn check_dump(
+        &self,
+        cmd: u8,
+        request: &Attrs,
+        msgs: &[Vec<(u16, Vec<u8>)>],
+    ) -> Result<(), String> {
         if cmd == self.echo {
             let asked = last(request, self.count).map(|v| crate::nl::u32_at(v, 0).unwrap_or(0));
             let total = asked.map_or(msgs.len(), |c| c as usize);
             if msgs.len() != total {
-                return Err(format!("an echo dump of {} messages (asked {total})", msgs.len()));
+                return Err(format!(
+                    "an echo dump of {} messages (asked {total})",
+                    msgs.len()
+                ));
             }
             for (i, m) in msgs.iter().enumerate() {
                 let index = last(m, self.index).and_then(|v| crate::nl::u32_at(v, 0));
                 let text = last(m, self.msg).map(crate::nl::cstr);
                 let want = format!("message {} of {total}", i + 1);
                 if index != Some(i as u32) || text.as_deref() != Some(&want) {
-                    return Err(format!("dump message {i}: index {index:?}, {text:?} (expected {want:?})"));
+                    return Err(format!(
+                        "dump message {i}: index {index:?}, {text:?} (expected {want:?})"
+                    ));
                 }
             }
         } else if cmd == self.get_stats {
             let names: Vec<String> = msgs
                 .iter()
-                .map(|m| last(m, self.stat_name).map(crate::nl::cstr).unwrap_or_default())
+                .map(|m| {
+                    last(m, self.stat_name)
+                        .map(crate::nl::cstr)
+                        .unwrap_or_default()
+                })
                 .collect();
             if names != STAT_NAMES {
                 return Err(format!("a stats dump of {names:?}"));
@@ -131,9 +145,17 @@ mod tests {
     fn an_echo_dump_says_which_message_of_how_many() {
         let spec = Spec::builtin().unwrap();
         let s = Semantics::new(&spec).unwrap();
-        let msg = |i: u32, n| vec![(s.index, i.to_ne_bytes().to_vec()), (s.msg, format!("message {} of {n}\0", i + 1).into_bytes())];
+        let msg = |i: u32, n| {
+            vec![
+                (s.index, i.to_ne_bytes().to_vec()),
+                (s.msg, format!("message {} of {n}\0", i + 1).into_bytes()),
+            ]
+        };
         let request = [(s.count, 2u32.to_ne_bytes().to_vec())];
-        assert_eq!(s.check_dump(s.echo, &request, &[msg(0, 2), msg(1, 2)]), Ok(()));
+        assert_eq!(
+            s.check_dump(s.echo, &request, &[msg(0, 2), msg(1, 2)]),
+            Ok(())
+        );
         assert!(s.check_dump(s.echo, &request, &[msg(0, 2)]).is_err());
         // Without count: the namespace's default, whatever it is, consistently.
         assert_eq!(s.check_dump(s.echo, &[], &[msg(0, 1)]), Ok(()));
@@ -146,7 +168,17 @@ mod tests {
         let s = Semantics::new(&spec).unwrap();
         assert_eq!(s.handler_refusal(s.echo, Mode::Do, &[]), Some(libc::EINVAL));
         assert_eq!(s.handler_refusal(s.echo, Mode::Dump, &[]), None);
-        assert_eq!(s.handler_refusal(s.always_fails, Mode::Do, &[(s.msg, b"x\0".to_vec())]), Some(libc::EINVAL));
-        assert_eq!(s.handler_refusal(s.set_dump_count, Mode::Do, &[(s.count, 5u32.to_ne_bytes().to_vec())]), None);
+        assert_eq!(
+            s.handler_refusal(s.always_fails, Mode::Do, &[(s.msg, b"x\0".to_vec())]),
+            Some(libc::EINVAL)
+        );
+        assert_eq!(
+            s.handler_refusal(
+                s.set_dump_count,
+                Mode::Do,
+                &[(s.count, 5u32.to_ne_bytes().to_vec())]
+            ),
+            None
+        );
     }
 }

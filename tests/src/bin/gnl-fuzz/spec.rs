@@ -349,7 +349,10 @@ impl Spec {
                 }))?),
                 (None, Some(of)) => {
                     let op = ops.iter().find(|p| &p.name == of).ok_or_else(|| {
-                        format!("{SPEC_PATH}: {} notifies {of}, an unknown operation", o.name)
+                        format!(
+                            "{SPEC_PATH}: {} notifies {of}, an unknown operation",
+                            o.name
+                        )
                     })?;
                     Some(op.modes.get(&Mode::Do).and_then(|m| m.reply.clone()))
                 }
