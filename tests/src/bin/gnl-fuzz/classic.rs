@@ -4,7 +4,7 @@
 
 use fastrand::Rng;
 
-use crate::generate::{bytes, string_value};
+use crate::generate::{bytes, one_in, string_value};
 use crate::nl::{self, uapi, F_ACK, F_REQUEST};
 use crate::oracle::{Expect, Final, Pending, Replies};
 
@@ -22,16 +22,16 @@ pub fn message(r: &mut Rng, seq: u32) -> Vec<u8> {
         75..=84 => r.u16(0..nl::NLMSG_MIN_TYPE),
         _ => r.u16(MSG_ECHO + 1..),
     };
-    let payload = if r.u32(0..5) == 0 {
+    let payload = if one_in(r, 5) {
         bytes(r, 0..=MSG_MAX_LEN + SLACK)
     } else {
         string_value(r, Some(MSG_MAX_LEN))
     };
-    let mut flags = if r.u32(0..20) == 0 { 0 } else { F_REQUEST };
+    let mut flags = if one_in(r, 20) { 0 } else { F_REQUEST };
     if r.bool() {
         flags |= F_ACK;
     }
-    if r.u32(0..10) == 0 {
+    if one_in(r, 10) {
         flags ^= r.u16(..) & !F_REQUEST;
     }
     nl::message(ty, flags, seq, &payload)

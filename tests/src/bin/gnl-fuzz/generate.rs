@@ -18,8 +18,18 @@ const NO_SUCH_FAMILY: u16 = 0xfffe;
 const SMALL_SPAN: i128 = 64;
 /// The longest random string or byte run, besides the boundary cases.
 const SHORT_TEXT: usize = 48;
+/// Printable ASCII.
+const PRINTABLE: std::ops::Range<u8> = b' '..b'\x7f';
+/// Flags a request may carry that 6.1 refuses (and 5.10 ignores): `NLM_F_ROOT` or `NLM_F_MATCH`
+/// alone, `NLM_F_ECHO` (allowed), `NLM_F_DUMP_INTR`, `NLM_F_DUMP_FILTERED`, `NLM_F_ATOMIC`.
+const ODD_FLAGS: [u16; 6] = [0x100, 0x200, 0x8, 0x10, 0x20, 0x400];
 /// How deep nested garbage goes.
 const MAX_NESTING: u32 = 2;
+
+/// True once in `n` times.
+pub fn one_in(r: &mut Rng, n: u32) -> bool {
+    r.u32(0..n) == 0
+}
 
 /// Picks by weight: `pick(r, &[(w, v), ...])`.
 fn pick<T: Copy>(r: &mut Rng, choices: &[(u32, T)]) -> T {
@@ -43,7 +53,7 @@ pub fn bytes(r: &mut Rng, len: impl RangeBounds<usize>) -> Vec<u8> {
 /// Printable text, as long as `len` picks.
 fn text(r: &mut Rng, len: impl RangeBounds<usize>) -> Vec<u8> {
     let n = r.usize(len);
-    (0..n).map(|_| r.u8(0x20..0x7f)).collect()
+    (0..n).map(|_| r.u8(PRINTABLE)).collect()
 }
 
 fn int_bytes(value: i128, width: usize) -> Vec<u8> {
@@ -165,7 +175,7 @@ fn value(r: &mut Rng, kind: &AttrType) -> Vec<u8> {
             max,
         } => int_value(r, *w, *signed, *min, *max),
         AttrType::String { max_len, .. } => string_value(r, *max_len),
-        AttrType::Flag if r.u32(0..10) == 0 => bytes(r, 1..4),
+        AttrType::Flag if one_in(r, 10) => bytes(r, 1..4),
         AttrType::Flag => Vec::new(),
         AttrType::Binary { max_len, .. } => bytes(r, 0..=max_len.unwrap_or(SHORT_TEXT) + 1),
         AttrType::Unused => bytes(r, 0..=SHORT_TEXT),
@@ -175,7 +185,7 @@ fn value(r: &mut Rng, kind: &AttrType) -> Vec<u8> {
 /// One attribute of type `kind`, sometimes with a flag bit set or a lying length.
 fn attr(r: &mut Rng, kind: u16, payload: &[u8]) -> Vec<u8> {
     let mut kind = kind;
-    if r.u32(0..30) == 0 {
+    if one_in(r, 30) {
         kind |= [NLA_F_NESTED, NLA_F_NET_BYTEORDER][r.usize(..2)];
     }
     let mut a = nl::attr(kind, payload);
@@ -208,11 +218,11 @@ fn attributes(r: &mut Rng, spec: &Spec, list: &[u16]) -> Vec<u8> {
     let mut out = Vec::new();
     for v in list {
         let Some(a) = spec.attr(*v) else { continue };
-        if r.u32(0..5) == 0 {
+        if one_in(r, 5) {
             continue;
         }
         // Repeated: the spec allows it for multi-attr; others too, where the kernel keeps the last.
-        let times = if a.multi || r.u32(0..20) == 0 {
+        let times = if a.multi || one_in(r, 20) {
             r.usize(1..=3)
         } else {
             1
@@ -269,7 +279,7 @@ fn attributes(r: &mut Rng, spec: &Spec, list: &[u16]) -> Vec<u8> {
 /// `nlmsg_flags`: a request, an ACK half the time, the dump bits for a dump, now and then bits
 /// the kernel refuses (6.1+) or ignores.
 fn flags(r: &mut Rng, mode: Mode) -> u16 {
-    let mut f = if r.u32(0..40) == 0 { 0 } else { F_REQUEST };
+    let mut f = if one_in(r, 40) { 0 } else { F_REQUEST };
     if r.bool() {
         f |= F_ACK;
     }
@@ -277,7 +287,7 @@ fn flags(r: &mut Rng, mode: Mode) -> u16 {
         f |= F_DUMP;
     }
     match r.u32(0..100) {
-        0..=2 => f |= [0x100, 0x200, 0x8, 0x10, 0x20, 0x400][r.usize(..6)],
+        0..=2 => f |= ODD_FLAGS[r.usize(..ODD_FLAGS.len())],
         3..=5 => f ^= r.u16(..) & !F_REQUEST,
         _ => {}
     }
@@ -342,16 +352,12 @@ pub fn genl(r: &mut Rng, spec: &Spec, family: u16, seq: u32) -> Vec<u8> {
             )
         }
     };
-    let version = if r.u32(0..8) == 0 {
-        r.u8(..)
-    } else {
-        spec.version
-    };
-    let reserved = if r.u32(0..12) == 0 { r.u16(..) } else { 0 };
+    let version = if one_in(r, 8) { r.u8(..) } else { spec.version };
+    let reserved = if one_in(r, 12) { r.u16(..) } else { 0 };
     let mut payload = vec![cmd, version];
     payload.extend_from_slice(&reserved.to_ne_bytes());
     payload.extend(attributes(r, spec, &list));
-    if r.u32(0..25) == 0 {
+    if one_in(r, 25) {
         payload.truncate(r.usize(0..=payload.len()));
     }
     nl::message(ty, flags(r, mode), seq, &payload)
@@ -377,7 +383,7 @@ pub fn datagram(
     seq: &mut u32,
     mut one: impl FnMut(&mut Rng, u32) -> Vec<u8>,
 ) -> (Vec<u8>, u64) {
-    if r.u32(0..50) == 0 {
+    if one_in(r, 50) {
         return (bytes(r, 0..HDRLEN), 1);
     }
     let n = match r.u32(0..100) {
@@ -391,11 +397,11 @@ pub fn datagram(
         let mut m = one(r, *seq);
         lie_about_length(r, &mut m);
         out.extend_from_slice(&m);
-        if r.u32(0..10) != 0 {
+        if !one_in(r, 10) {
             out.resize(nl::align4(out.len()), 0);
         }
     }
-    if r.u32(0..40) == 0 {
+    if one_in(r, 40) {
         out.extend(bytes(r, 1..40));
     }
     (out, n as u64)
@@ -407,12 +413,13 @@ mod tests {
 
     #[test]
     fn every_operation_and_mode_is_generated() {
+        const FAMILY: u16 = 0x20;
         let spec = Spec::builtin().unwrap();
         let mut r = Rng::with_seed(7);
         let mut seen = std::collections::BTreeSet::new();
         for seq in 0..5000 {
-            let m = genl(&mut r, &spec, 0x20, seq);
-            if m.len() > HDRLEN && u16::from_ne_bytes([m[4], m[5]]) == 0x20 {
+            let m = genl(&mut r, &spec, FAMILY, seq);
+            if m.len() > HDRLEN && u16::from_ne_bytes([m[4], m[5]]) == FAMILY {
                 let dump = u16::from_ne_bytes([m[6], m[7]]) & F_DUMP == F_DUMP;
                 seen.insert((m[HDRLEN], dump));
             }

@@ -118,8 +118,8 @@ pub fn int_value(b: &[u8], signed: bool) -> i128 {
     wide[..b.len()].copy_from_slice(b);
     let unsigned = u64::from_ne_bytes(wide);
     let bits = 8 * b.len() as u32;
-    if signed && bits < 64 {
-        let shift = 64 - bits;
+    if signed && bits < u64::BITS {
+        let shift = u64::BITS - bits;
         i128::from(((unsigned << shift) as i64) >> shift)
     } else if signed {
         i128::from(unsigned as i64)
