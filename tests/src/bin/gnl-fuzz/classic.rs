@@ -65,14 +65,16 @@ pub fn predict(ty: u16, flags: u16, payload: &[u8], what: String) -> Pending {
         refuse(libc::EINVAL)
     } else {
         let finals = if ack { vec![Final::Ack] } else { Vec::new() };
-        Pending::new(
+        let mut p = Pending::new(
             ECHO,
             Expect::Must,
             ack,
             finals,
             Replies::Exact(payload.to_vec()),
             what,
-        )
+        );
+        p.valid = true;
+        p
     }
 }
 
