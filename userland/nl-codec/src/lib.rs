@@ -501,6 +501,21 @@ pub const RESOLVE_SEQ: u32 = 0x7fff_0000;
 
 /// Resolves a generic netlink family and its `events` group; `None` when not registered.
 pub fn resolve(sock: &Sock, name: &str) -> io::Result<Option<Family>> {
+    Ok(resolve_groups(sock, name)?.map(|(id, groups)| Family {
+        id,
+        events: groups
+            .iter()
+            .find(|(n, _)| n == uapi::GNL_FOOBAR_XMPL_MCGRP_EVENTS)
+            .map_or(0, |(_, i)| *i),
+    }))
+}
+
+/// A family's id and every multicast group (name, id).
+pub type FamilyGroups = (u16, Vec<(String, u32)>);
+
+/// Resolves a generic netlink family: its id and every multicast group; `None` when not
+/// registered.
+pub fn resolve_groups(sock: &Sock, name: &str) -> io::Result<Option<FamilyGroups>> {
     let mut name_z = name.as_bytes().to_vec();
     name_z.push(0);
     let seq = RESOLVE_SEQ;
@@ -525,13 +540,7 @@ pub fn resolve(sock: &Sock, name: &str) -> io::Result<Option<Family>> {
             let Some((_, list)) = msg.genl() else {
                 return Ok(None);
             };
-            return Ok(ctrl_family(&list).map(|(id, groups)| Family {
-                id,
-                events: groups
-                    .iter()
-                    .find(|(n, _)| n == uapi::GNL_FOOBAR_XMPL_MCGRP_EVENTS)
-                    .map_or(0, |(_, i)| *i),
-            }));
+            return Ok(ctrl_family(&list));
         }
     }
 }

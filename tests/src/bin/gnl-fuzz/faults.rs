@@ -232,8 +232,7 @@ pub fn requests(fam: Family, seed: u64, ops: u64, probability: u32) -> Vec<Strin
     loop {
         match monitor.recv(&mut buf, 0) {
             Ok(Some(n)) => {
-                // Events are multicast: addressed to port 0, not to the monitor's.
-                if let Err(e) = nl::parse(&buf[..n], 0) {
+                if let Err(e) = crate::oracle::events(&buf[..n]) {
                     problems.push(format!("monitor: {e}"));
                 }
             }

@@ -5,12 +5,20 @@
 //! Exit 0 when every scenario passed, 1 otherwise; each prints its counts. A seed replays the same
 //! requests on each fuzzing socket (the interleaving of the sockets is up to the scheduler).
 
+mod classic;
+mod counts;
 mod faults;
 mod fuzz;
-use nl_codec as nl;
+mod generate;
+mod nla;
+mod oracle;
 mod privileges;
+mod semantics;
+mod spec;
 mod stress;
 mod unload;
+
+use nl_codec as nl;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -192,6 +200,7 @@ fn fuzz_both(run: &mut Run, o: &Opts, seed: u64) {
             }
             let totals = fuzz::run(target, seed, o.count, o.sockets);
             println!("{name}: seed {seed}: {}", totals.summary());
+            println!("{name}: per operation:\n{}", totals.table());
             let mut problems = totals.violations;
             if totals.messages < o.count {
                 problems.push(format!("only {} messages sent", totals.messages));

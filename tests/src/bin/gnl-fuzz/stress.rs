@@ -118,6 +118,7 @@ fn monitor(
     ready: &AtomicBool,
     stop: &AtomicBool,
 ) -> Result<(u64, u64), String> {
+    let oracle = crate::fuzz::family_oracle(fam.id)?;
     let sock = Sock::open(nl::NETLINK_GENERIC).map_err(|e| e.to_string())?;
     sock.set_rcvbuf(rcvbuf).map_err(|e| e.to_string())?;
     sock.join(fam.events).map_err(|e| e.to_string())?;
@@ -135,8 +136,8 @@ fn monitor(
         match sock.recv(&mut buf, 100) {
             Ok(Some(n)) => {
                 quiet_since = Instant::now();
-                for m in nl::parse(&buf[..n], 0)? {
-                    crate::fuzz::check_event(fam, &m)?;
+                for m in crate::oracle::events(&buf[..n])? {
+                    oracle.check_event(&m)?;
                     events += 1;
                     let text = m.genl().map(|(_, a)| nl::cstr(a[0].1)).unwrap_or_default();
                     if text == "end" {
