@@ -285,8 +285,7 @@ struct nl_msg *new_request(struct client *c, int flags, __u8 cmd)
 }
 
 /* Runs a request of @cmd and turns a refusal into its error line. */
-int run_request(struct client *c, struct nl_msg *msg,
-		       struct request *req)
+int run_request(struct client *c, struct nl_msg *msg, struct request *req)
 {
 	int ret;
 

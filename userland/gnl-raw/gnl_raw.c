@@ -21,7 +21,6 @@
 #include "nl_sock.h"
 #include "nlmsg.h"
 
-
 /*
  * Big enough for any reply: the kernel sizes dump datagrams after the
  * largest buffer it has seen us pass to recvmsg(), up to 32 KiB.

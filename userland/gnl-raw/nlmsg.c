@@ -44,7 +44,6 @@ void put_attr(struct nlmsghdr *nlh, size_t cap, __u16 type, const void *data,
 	nlh->nlmsg_len = total;
 }
 
-
 /* ---- reading replies ---- */
 
 /* Attributes of a message start after the genl header. */
@@ -67,7 +66,6 @@ struct nlattr *nla_next(const struct nlattr *nla, int *rem)
 	*rem -= len;
 	return (struct nlattr *)((char *)nla + len);
 }
-
 
 void *nla_data(const struct nlattr *nla)
 {
@@ -192,7 +190,6 @@ int parse_done(const struct nlmsghdr *nlh, struct kerr *ke)
 		parse_extack(nlh, sizeof(status), ke);
 	return EXIT_OK;
 }
-
 
 int check_genl(const struct nlmsghdr *nlh, __u8 cmd)
 {
