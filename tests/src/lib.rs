@@ -23,8 +23,8 @@ pub mod ynl;
 pub use kmsg::KernelLog;
 pub use lab::{kernel_at_least, lab, Lab, CLIENTS, MODULE};
 pub use module::{
-    ensure_loaded, ensure_unloaded, fresh_module, insmod, load, module_loaded, module_refcnt,
-    rmmod, unload, wait_for_refcnt_zero,
+    ensure_loaded, ensure_unloaded, fresh_module, insmod, load, module_loaded, rmmod, unload,
+    wait_for_refcnt_zero,
 };
 pub use monitor::Monitor;
 pub use run::{run_client, run_command, run_command_with_stdin, section, Outcome, User};

@@ -13,11 +13,6 @@ pub fn module_loaded() -> bool {
     module::loaded(MODULE)
 }
 
-/// The module's reference count, `None` when it is not loaded.
-pub fn module_refcnt() -> Option<u32> {
-    module::refcnt(MODULE)
-}
-
 /// Runs `insmod` on the module with `dyndbg=+p` (its per-operation lines are `pr_debug`).
 pub fn insmod() -> Outcome {
     run_command(module::insmod(&lab().module_path(), Debug::On))

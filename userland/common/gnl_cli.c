@@ -29,6 +29,74 @@ int kernel_error(const struct kerr *ke)
 	return EXIT_KERNEL;
 }
 
+int family_not_found(void)
+{
+	fprintf(stderr, "error: generic netlink family %s not found: is the module loaded? (insmod %s.ko)\n",
+		GNL_FOOBAR_XMPL_FAMILY_NAME, GNL_FOOBAR_XMPL_FAMILY_NAME);
+	return EXIT_NO_MODULE;
+}
+
+/* ---- the standard output lines ---- */
+
+void print_sent(const char *text)
+{
+	printf("sent: %s\n", text);
+}
+
+void print_received(const char *text)
+{
+	printf("received: %s\n", text);
+}
+
+void print_dump_message(__u32 index, const char *text)
+{
+	printf("%u: %s\n", index, text);
+}
+
+void print_dump_end(__u32 messages)
+{
+	printf("received %u messages\n", messages);
+}
+
+void print_refusal(const struct kerr *ke)
+{
+	printf("errno: %d (%s)\n", ke->err, strerror(ke->err));
+	if (ke->extack[0])
+		printf("extack: %s\n", ke->extack);
+}
+
+void print_dump_count(__u32 count)
+{
+	printf("default dump count: %u\n", count);
+}
+
+void print_stat(const char *name, __u64 value)
+{
+	printf("%s: %llu\n", name, (unsigned long long)value);
+}
+
+void print_listening(void)
+{
+	printf("listening on %s/%s\n", GNL_FOOBAR_XMPL_FAMILY_NAME,
+	       GNL_FOOBAR_XMPL_MCGRP_EVENTS);
+	fflush(stdout);
+}
+
+void print_event_echo(const char *text)
+{
+	printf("event: echo %s\n", text);
+}
+
+void print_event_set_dump_count(__u32 count)
+{
+	printf("event: set-dump-count %u\n", count);
+}
+
+void print_event_unknown(__u8 cmd)
+{
+	printf("event: unknown command %u\n", cmd);
+}
+
 /* ---- bench: timed round trips, for cargo lab bench ---- */
 
 static __u64 now_ns(void)
@@ -65,10 +133,8 @@ static int do_bench(struct client *c, const char *workload,
 	int ret = EXIT_OK;
 
 	ns = calloc(iterations, sizeof(*ns));
-	if (!ns) {
-		fprintf(stderr, "error: out of memory\n");
-		return EXIT_KERNEL;
-	}
+	if (!ns)
+		return out_of_memory();
 	for (i = 0; i < iterations && !ret; i++) {
 		start = now_ns();
 		ret = bench_once(c, workload, count);

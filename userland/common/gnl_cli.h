@@ -23,6 +23,26 @@ struct kerr {
 
 /* Prints the refusal in INTERFACE.md's words; returns its exit code. */
 int kernel_error(const struct kerr *ke);
+/* The family is not registered: its error line; returns EXIT_NO_MODULE. */
+int family_not_found(void);
+
+/*
+ * The standard output lines of INTERFACE.md, the same in every C client:
+ * each client parses and checks, these print.
+ */
+void print_sent(const char *text);
+void print_received(const char *text);
+void print_dump_message(__u32 index, const char *text);
+void print_dump_end(__u32 messages);
+/* The refusal `error` asks for, on stdout: it is the expected answer. */
+void print_refusal(const struct kerr *ke);
+void print_dump_count(__u32 count);
+void print_stat(const char *name, __u64 value);
+/* Flushed: a reader waits for this line before it triggers events. */
+void print_listening(void);
+void print_event_echo(const char *text);
+void print_event_set_dump_count(__u32 count);
+void print_event_unknown(__u8 cmd);
 
 /* Each client's own: its socket and what it resolved. */
 struct client;

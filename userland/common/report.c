@@ -46,3 +46,9 @@ int proto_error(const char *fmt, ...)
 	va_end(ap);
 	return ret;
 }
+
+int out_of_memory(void)
+{
+	fprintf(stderr, "error: out of memory\n");
+	return EXIT_KERNEL;
+}

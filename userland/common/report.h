@@ -35,5 +35,6 @@ int usage_error(const char *fmt, ...) __printf(1, 2);
 int sys_error(const char *syscall);
 int proto_error(const char *fmt, ...) __printf(1, 2);
 int vproto_error(const char *fmt, va_list ap) __printf(1, 0);
+int out_of_memory(void);
 
 #endif /* LAB_REPORT_H */

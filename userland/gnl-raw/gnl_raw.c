@@ -18,6 +18,8 @@
 
 #include "gnl_cli.h"
 #include "gnl_foobar_xmpl.h"
+#include "nl_sock.h"
+#include "nlmsg.h"
 
 /*
  * Big enough for any reply: the kernel sizes dump datagrams after the
@@ -48,39 +50,6 @@ typedef int (*reply_fn)(const struct nlmsghdr *nlh, void *arg);
 const char *const prog = "gnl-raw";
 const char *const client_via = "raw sockets";
 
-/* ---- building requests ---- */
-
-static void msg_init(struct nlmsghdr *nlh, __u16 type, __u16 flags, __u8 cmd)
-{
-	struct genlmsghdr *genl = NLMSG_DATA(nlh);
-
-	memset(nlh, 0, NLMSG_HDRLEN + GENL_HDRLEN);
-	nlh->nlmsg_len = NLMSG_HDRLEN + GENL_HDRLEN;
-	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
-	genl->cmd = cmd;
-	genl->version = GNL_FOOBAR_XMPL_FAMILY_VERSION;
-}
-
-/* Appends one attribute; the caller sized the buffer, so running out is a bug. */
-static void put_attr(struct nlmsghdr *nlh, size_t cap, __u16 type,
-		     const void *data, size_t len)
-{
-	struct nlattr *nla = (struct nlattr *)((char *)nlh +
-					       NLMSG_ALIGN(nlh->nlmsg_len));
-	size_t total = NLMSG_ALIGN(nlh->nlmsg_len) + NLA_ALIGN(NLA_HDRLEN + len);
-
-	if (total > cap) {
-		fprintf(stderr, "error: request does not fit in %zu bytes\n", cap);
-		abort();
-	}
-	nla->nla_type = type;
-	nla->nla_len = NLA_HDRLEN + len;
-	memcpy((char *)nla + NLA_HDRLEN, data, len);
-	memset((char *)nla + nla->nla_len, 0, NLA_ALIGN(nla->nla_len) - nla->nla_len);
-	nlh->nlmsg_len = total;
-}
-
 static int send_msg(struct client *c, struct nlmsghdr *nlh)
 {
 	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
@@ -89,158 +58,6 @@ static int send_msg(struct client *c, struct nlmsghdr *nlh)
 	if (sendto(c->fd, nlh, nlh->nlmsg_len, 0, (struct sockaddr *)&kernel,
 		   sizeof(kernel)) < 0)
 		return sys_error("send");
-	return EXIT_OK;
-}
-
-/* ---- reading replies ---- */
-
-/* Attributes of a message start after the genl header. */
-static struct nlattr *genl_attrs(const struct nlmsghdr *nlh, int *len)
-{
-	*len = nlh->nlmsg_len - NLMSG_HDRLEN - GENL_HDRLEN;
-	return (struct nlattr *)((char *)NLMSG_DATA(nlh) + GENL_HDRLEN);
-}
-
-static bool nla_ok(const struct nlattr *nla, int rem)
-{
-	return rem >= (int)sizeof(*nla) && nla->nla_len >= sizeof(*nla) &&
-	       nla->nla_len <= rem;
-}
-
-static struct nlattr *nla_next(const struct nlattr *nla, int *rem)
-{
-	int len = NLA_ALIGN(nla->nla_len);
-
-	*rem -= len;
-	return (struct nlattr *)((char *)nla + len);
-}
-
-#define nla_for_each(pos, head, len, rem) \
-	for (pos = (head), rem = (len); nla_ok(pos, rem); \
-	     pos = nla_next(pos, &(rem)))
-
-static void *nla_data(const struct nlattr *nla)
-{
-	return (char *)nla + NLA_HDRLEN;
-}
-
-static int nla_payload(const struct nlattr *nla)
-{
-	return nla->nla_len - NLA_HDRLEN;
-}
-
-static int nla_type(const struct nlattr *nla)
-{
-	return nla->nla_type & NLA_TYPE_MASK;
-}
-
-/* Last one wins, like the kernel's nla_parse(). */
-static void parse_attrs(struct nlattr *head, int len, struct nlattr **tb,
-			int max)
-{
-	struct nlattr *nla;
-	int rem;
-
-	memset(tb, 0, sizeof(*tb) * (max + 1));
-	nla_for_each(nla, head, len, rem)
-		if (nla_type(nla) <= max)
-			tb[nla_type(nla)] = nla;
-}
-
-static int check_str(const struct nlattr *nla, const char *name)
-{
-	if (!nla)
-		return proto_error("missing attribute %s", name);
-	/* Its last byte is the NUL, as libnl's NLA_STRING policy wants. */
-	if (nla_payload(nla) < 1 ||
-	    ((char *)nla_data(nla))[nla_payload(nla) - 1] != '\0')
-		return proto_error("attribute %s is not a NUL-terminated string",
-				   name);
-	return EXIT_OK;
-}
-
-static int check_size(const struct nlattr *nla, const char *name, int size)
-{
-	if (!nla)
-		return proto_error("missing attribute %s", name);
-	if (nla_payload(nla) != size)
-		return proto_error("attribute %s has %d bytes (expected %d)",
-				   name, nla_payload(nla), size);
-	return EXIT_OK;
-}
-
-static __u32 nla_u32(const struct nlattr *nla)
-{
-	__u32 v;
-
-	memcpy(&v, nla_data(nla), sizeof(v));
-	return v;
-}
-
-static __u64 nla_u64(const struct nlattr *nla)
-{
-	__u64 v;
-
-	memcpy(&v, nla_data(nla), sizeof(v));
-	return v;
-}
-
-/*
- * The payload of NLMSG_ERROR (and of NLMSG_DONE from 4.19 on) may be
- * followed by extack attributes. With NETLINK_CAP_ACK the request is not
- * echoed back (NLM_F_CAPPED), so the attributes follow the header.
- */
-static void parse_extack(const struct nlmsghdr *nlh, size_t hlen,
-			 struct kerr *ke)
-{
-	struct nlattr *nla;
-	int len, rem;
-
-	ke->extack[0] = '\0';
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return;
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED) && nlh->nlmsg_type == NLMSG_ERROR) {
-		const struct nlmsgerr *e = NLMSG_DATA(nlh);
-
-		if (e->msg.nlmsg_len < NLMSG_HDRLEN)
-			return;
-		hlen += e->msg.nlmsg_len - NLMSG_HDRLEN;
-	}
-	hlen = NLMSG_ALIGN(hlen);
-	len = nlh->nlmsg_len - NLMSG_HDRLEN - hlen;
-	if (len <= 0)
-		return;
-	nla_for_each(nla, (struct nlattr *)((char *)NLMSG_DATA(nlh) + hlen),
-		     len, rem) {
-		if (nla_type(nla) == NLMSGERR_ATTR_MSG && nla_payload(nla) > 0)
-			snprintf(ke->extack, sizeof(ke->extack), "%.*s",
-				 nla_payload(nla), (char *)nla_data(nla));
-	}
-}
-
-/* NLMSG_ERROR: 0 is an acknowledgment, anything else a refusal. */
-static int parse_error(const struct nlmsghdr *nlh, struct kerr *ke)
-{
-	const struct nlmsgerr *e = NLMSG_DATA(nlh);
-
-	if (nlh->nlmsg_len < NLMSG_SPACE(sizeof(*e)))
-		return proto_error("message too short (%u bytes)",
-				   nlh->nlmsg_len);
-	ke->err = -e->error;
-	parse_extack(nlh, sizeof(*e), ke);
-	return EXIT_OK;
-}
-
-/* NLMSG_DONE carries the dump's final status, an int. */
-static int parse_done(const struct nlmsghdr *nlh, struct kerr *ke)
-{
-	int status = 0;
-
-	if (nlh->nlmsg_len >= NLMSG_SPACE(sizeof(status)))
-		memcpy(&status, NLMSG_DATA(nlh), sizeof(status));
-	ke->err = -status;
-	if (status)
-		parse_extack(nlh, sizeof(status), ke);
 	return EXIT_OK;
 }
 
@@ -257,47 +74,6 @@ static int check_header(const struct client *c, const struct nlmsghdr *nlh)
 	if (nlh->nlmsg_seq != c->seq)
 		return proto_error("sequence number %u (expected %u)",
 				   nlh->nlmsg_seq, c->seq);
-	return EXIT_OK;
-}
-
-static int check_genl(const struct nlmsghdr *nlh, __u8 cmd)
-{
-	const struct genlmsghdr *genl = NLMSG_DATA(nlh);
-
-	if (nlh->nlmsg_len < NLMSG_HDRLEN + GENL_HDRLEN)
-		return proto_error("message too short (%u bytes)",
-				   nlh->nlmsg_len);
-	if (genl->cmd != cmd)
-		return proto_error("command %u (expected %u)", genl->cmd, cmd);
-	return EXIT_OK;
-}
-
-/*
- * One datagram, from the kernel (port id 0): any other process may send
- * to our port. A truncated datagram means a reply would be lost.
- */
-static int recv_datagram(int fd, void *buf, size_t size, int *len)
-{
-	struct iovec iov = { .iov_base = buf, .iov_len = size };
-	struct sockaddr_nl src = {};
-	struct msghdr msg = {
-		.msg_name = &src,
-		.msg_namelen = sizeof(src),
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-	};
-	ssize_t n;
-
-	do {
-		n = recvmsg(fd, &msg, 0);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return sys_error("recv");
-	if (msg.msg_flags & MSG_TRUNC)
-		return proto_error("datagram truncated (%zu bytes kept)", size);
-	if (src.nl_pid != 0)
-		return proto_error("sender port id %u (expected 0)", src.nl_pid);
-	*len = n;
 	return EXIT_OK;
 }
 
@@ -369,37 +145,12 @@ out:
 
 /* ---- the socket and the family ---- */
 
-static int set_opt(int fd, int opt)
-{
-	int one = 1;
-
-	if (setsockopt(fd, SOL_NETLINK, opt, &one, sizeof(one)) < 0)
-		return sys_error("setsockopt");
-	return EXIT_OK;
-}
-
 static int open_socket(struct client *c)
 {
-	struct sockaddr_nl local = { .nl_family = AF_NETLINK };
-	socklen_t len = sizeof(local);
-	int ret;
-
 	c->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
 	if (c->fd < 0)
 		return sys_error("socket");
-	/* Errors then carry the kernel's explanation, without our request. */
-	ret = set_opt(c->fd, NETLINK_EXT_ACK);
-	if (!ret)
-		ret = set_opt(c->fd, NETLINK_CAP_ACK);
-	if (ret)
-		return ret;
-	/* Port id 0: the kernel picks a free one. */
-	if (bind(c->fd, (struct sockaddr *)&local, sizeof(local)) < 0)
-		return sys_error("bind");
-	if (getsockname(c->fd, (struct sockaddr *)&local, &len) < 0)
-		return sys_error("getsockname");
-	c->port = local.nl_pid;
-	return EXIT_OK;
+	return nl_sock_setup(c->fd, &c->port);
 }
 
 /* CTRL_ATTR_MCAST_GROUPS: a list of nests, each a name and an id. */
@@ -462,11 +213,8 @@ static int resolve_family(struct client *c)
 			  on_family, c, &ke);
 	if (ret)
 		return ret;
-	if (ke.err == ENOENT) {
-		fprintf(stderr, "error: generic netlink family %s not found: is the module loaded? (insmod %s.ko)\n",
-			name, name);
-		return EXIT_NO_MODULE;
-	}
+	if (ke.err == ENOENT)
+		return family_not_found();
 	if (ke.err)
 		return kernel_error(&ke);
 	return EXIT_OK;
@@ -506,13 +254,13 @@ int client_echo(struct client *c, const char *text, bool print)
 	if (ret)
 		return ret;
 	if (print)
-		printf("sent: %s\n", text);
+		print_sent(text);
 	ret = recv_answer(c, c->family, GNL_FOOBAR_XMPL_CMD_ECHO, WAIT_REPLY,
 			  on_echo, &reply, &ke);
 	if (!ret && ke.err)
 		ret = kernel_error(&ke);
 	if (!ret && print)
-		printf("received: %s\n", reply);
+		print_received(reply);
 	return ret;
 }
 
@@ -542,8 +290,7 @@ static int on_dump(const struct nlmsghdr *nlh, void *arg)
 	if (index != st->next)
 		return proto_error("dump index %u (expected %u)", index, st->next);
 	if (st->print)
-		printf("%u: %s\n", index,
-		       (char *)nla_data(tb[GNL_FOOBAR_XMPL_A_MSG]));
+		print_dump_message(index, nla_data(tb[GNL_FOOBAR_XMPL_A_MSG]));
 	st->next++;
 	return EXIT_OK;
 }
@@ -569,7 +316,7 @@ int client_dump(struct client *c, __u32 count, bool print)
 	if (!ret && ke.err)
 		ret = kernel_error(&ke);
 	if (!ret && print)
-		printf("received %u messages\n", st.next);
+		print_dump_end(st.next);
 	return ret;
 }
 
@@ -591,9 +338,7 @@ int client_error(struct client *c)
 		return ret;
 	if (!ke.err)
 		return proto_error("acknowledgment (expected an error)");
-	printf("errno: %d (%s)\n", ke.err, strerror(ke.err));
-	if (ke.extack[0])
-		printf("extack: %s\n", ke.extack);
+	print_refusal(&ke);
 	return EXIT_OK;
 }
 
@@ -614,14 +359,8 @@ int client_set_dump_count(struct client *c, __u32 count)
 	if (!ret && ke.err)
 		ret = kernel_error(&ke);
 	if (!ret)
-		printf("default dump count: %u\n", count);
+		print_dump_count(count);
 	return ret;
-}
-
-static void print_stat(const struct nlattr *name, const struct nlattr *value)
-{
-	printf("%s: %llu\n", (char *)nla_data(name),
-	       (unsigned long long)nla_u64(value));
 }
 
 /* doit: NAME, VALUE, NAME, VALUE... in the kernel's order (A_PAD skipped). */
@@ -650,7 +389,7 @@ static int on_stats(const struct nlmsghdr *nlh, void *arg)
 					 sizeof(__u64));
 			if (ret)
 				return ret;
-			print_stat(name, nla);
+			print_stat(nla_data(name), nla_u64(nla));
 			name = NULL;
 		}
 	}
@@ -677,8 +416,8 @@ static int on_stat(const struct nlmsghdr *nlh, void *arg)
 				 "GNL_FOOBAR_XMPL_A_STAT_VALUE", sizeof(__u64));
 	if (ret)
 		return ret;
-	print_stat(tb[GNL_FOOBAR_XMPL_A_STAT_NAME],
-		   tb[GNL_FOOBAR_XMPL_A_STAT_VALUE]);
+	print_stat(nla_data(tb[GNL_FOOBAR_XMPL_A_STAT_NAME]),
+		   nla_u64(tb[GNL_FOOBAR_XMPL_A_STAT_VALUE]));
 	return EXIT_OK;
 }
 
@@ -723,19 +462,17 @@ static int print_event(const struct client *c, const struct nlmsghdr *nlh)
 		ret = check_str(tb[GNL_FOOBAR_XMPL_A_MSG], "GNL_FOOBAR_XMPL_A_MSG");
 		if (ret)
 			return ret;
-		printf("event: echo %s\n",
-		       (char *)nla_data(tb[GNL_FOOBAR_XMPL_A_MSG]));
+		print_event_echo(nla_data(tb[GNL_FOOBAR_XMPL_A_MSG]));
 		break;
 	case GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT:
 		ret = check_size(tb[GNL_FOOBAR_XMPL_A_COUNT],
 				 "GNL_FOOBAR_XMPL_A_COUNT", sizeof(__u32));
 		if (ret)
 			return ret;
-		printf("event: set-dump-count %u\n",
-		       nla_u32(tb[GNL_FOOBAR_XMPL_A_COUNT]));
+		print_event_set_dump_count(nla_u32(tb[GNL_FOOBAR_XMPL_A_COUNT]));
 		break;
 	default:
-		printf("event: unknown command %u\n", genl->cmd);
+		print_event_unknown(genl->cmd);
 		break;
 	}
 	return EXIT_OK;
@@ -757,10 +494,7 @@ int client_monitor(struct client *c, unsigned long count)
 	if (setsockopt(c->fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &grp,
 		       sizeof(grp)) < 0)
 		return sys_error("setsockopt");
-	/* A test waits for this line before it triggers events. */
-	printf("listening on %s/%s\n", GNL_FOOBAR_XMPL_FAMILY_NAME,
-	       GNL_FOOBAR_XMPL_MCGRP_EVENTS);
-	fflush(stdout);
+	print_listening();
 	while (!count || seen < count) {
 		ret = recv_datagram(c->fd, buf, sizeof(buf), &len);
 		if (ret)
@@ -784,10 +518,8 @@ int client_open(struct client **cp)
 	int ret;
 
 	*cp = c = calloc(1, sizeof(*c));
-	if (!c) {
-		fprintf(stderr, "error: out of memory\n");
-		return EXIT_KERNEL;
-	}
+	if (!c)
+		return out_of_memory();
 	c->fd = -1;
 	ret = open_socket(c);
 	if (!ret)

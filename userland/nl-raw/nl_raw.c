@@ -19,6 +19,7 @@
 #include <linux/netlink.h>
 
 #include "nl_foobar_xmpl.h"
+#include "nl_sock.h"
 #include "report.h"
 
 #define RX_BUF_SIZE	32768
@@ -72,22 +73,8 @@ static int too_long(size_t len)
 	return EXIT_USAGE;
 }
 
-static int set_opt(int fd, int opt)
-{
-	int one = 1;
-
-	if (setsockopt(fd, SOL_NETLINK, opt, &one, sizeof(one)) < 0)
-		return sys_error("setsockopt");
-	return EXIT_OK;
-}
-
-/* Binds to a port the kernel chooses (never taken) and learns its id. */
 static int open_socket(struct client *c)
 {
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	socklen_t salen = sizeof(sa);
-	int ret;
-
 	c->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_FOOBAR_XMPL);
 	if (c->fd < 0) {
 		if (errno != EPROTONOSUPPORT)
@@ -98,17 +85,7 @@ static int open_socket(struct client *c)
 			NL_FOOBAR_XMPL_NAME);
 		return EXIT_NO_MODULE;
 	}
-	ret = set_opt(c->fd, NETLINK_EXT_ACK);
-	if (!ret)
-		ret = set_opt(c->fd, NETLINK_CAP_ACK);
-	if (ret)
-		return ret;
-	if (bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return sys_error("bind");
-	if (getsockname(c->fd, (struct sockaddr *)&sa, &salen) < 0)
-		return sys_error("getsockname");
-	c->port = sa.nl_pid;
-	return EXIT_OK;
+	return nl_sock_setup(c->fd, &c->port);
 }
 
 /* Waits until every request sent is answered. */

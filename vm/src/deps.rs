@@ -386,15 +386,18 @@ pub fn ensure_gdb(no_install: bool) -> Result<()> {
     ensure_needs(GDB_NEEDS, no_install)
 }
 
-/// `GENL_LAB_NO_INSTALL` as `--no-install` reads it (clap's falsey rule: unset, empty, `0`, `no`,
-/// `false`, `off`... mean install), for the commands that have no `--no-install`.
+/// `GENL_LAB_NO_INSTALL` as `--no-install` reads it, for the commands that have no `--no-install`.
 pub fn no_install_from_env() -> bool {
+    std::env::var_os("GENL_LAB_NO_INSTALL").is_some_and(|value| no_install_value(&value))
+}
+
+/// A value of `GENL_LAB_NO_INSTALL` by clap's falsey rule, as the flag's own parser reads it:
+/// empty, `0`, `n`, `no`, `f`, `false`, `off` (any case) mean install; anything else, do not.
+fn no_install_value(value: &std::ffi::OsStr) -> bool {
     use clap::builder::TypedValueParser;
-    std::env::var_os("GENL_LAB_NO_INSTALL").is_some_and(|value| {
-        clap::builder::FalseyValueParser::new()
-            .parse_ref(&clap::Command::new("lab"), None, &value)
-            .unwrap_or(true)
-    })
+    clap::builder::FalseyValueParser::new()
+        .parse_ref(&clap::Command::new("lab"), None, value)
+        .unwrap_or(true)
 }
 
 /// Installs what of `needs` is missing, or fails naming the command when `no_install`.
@@ -406,4 +409,19 @@ fn ensure_needs(needs: &[Need], no_install: bool) -> Result<()> {
     let packages: Vec<&str> = missing.iter().flat_map(|n| n.package.split(' ')).collect();
     refuse_in_container(&packages)?;
     install::install(&wanted(&missing), no_install)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_install_reads_the_environment_as_the_flag_does() {
+        for off in ["", "0", "false", "FALSE", "no", "off"] {
+            assert!(!no_install_value(off.as_ref()), "{off:?}");
+        }
+        for on in ["1", "true", "yes", "on"] {
+            assert!(no_install_value(on.as_ref()), "{on:?}");
+        }
+    }
 }

@@ -65,14 +65,7 @@ impl Attr {
     }
 }
 
-/// `strerror(errno)`, the C library's text (the clients print the same).
-pub fn strerror(errno: i32) -> String {
-    // SAFETY: strerror returns a pointer to a NUL-terminated string valid until the next call;
-    // the suite holds its lock, and the text is copied at once.
-    unsafe { std::ffi::CStr::from_ptr(libc::strerror(errno)) }
-        .to_string_lossy()
-        .into_owned()
-}
+pub use nl_codec::strerror;
 
 /// One netlink message received from the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]

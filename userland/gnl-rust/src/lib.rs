@@ -5,7 +5,7 @@
 //! `Nlmsgerr` (with its extack) mapped to the exit codes of `userland/INTERFACE.md`. The numbers
 //! come from the C header, through `nl_codec::uapi`.
 
-use std::{collections::VecDeque, ffi::CStr, fmt};
+use std::{collections::VecDeque, fmt};
 
 use neli::{
     consts::{
@@ -65,13 +65,7 @@ pub use uapi::{Attr, Cmd};
 /// A message of the family as neli types it.
 type Msg = Nlmsghdr<u16, Genlmsghdr<Cmd, Attr>>;
 
-/// The C library's text for an errno value, so every client prints the same text.
-pub fn strerror(errno: i32) -> String {
-    // SAFETY: strerror returns a NUL-terminated string valid until the next call; copied at once.
-    unsafe { CStr::from_ptr(libc::strerror(errno)) }
-        .to_string_lossy()
-        .into_owned()
-}
+pub use nl_codec::strerror;
 
 /// An `NLMSG_ERROR` the kernel answered with: errno and extack text.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 mod uapi;
 
 use std::{
-    ffi::{CStr, OsString},
+    ffi::OsString,
     io::{self, BufRead, Write},
     os::unix::ffi::OsStrExt,
     process,
@@ -13,7 +13,7 @@ use std::{
 };
 
 use clap::{Parser, Subcommand};
-use nl_codec::{Msg, Sock};
+use nl_codec::{strerror, Msg, Sock};
 use uapi::*;
 
 /// Client of the nl_foobar_xmpl classic netlink protocol (number 28).
@@ -76,13 +76,6 @@ struct Client {
 fn quit(code: i32) -> ! {
     let _ = io::stdout().flush();
     process::exit(code)
-}
-
-fn strerror(errno: i32) -> String {
-    // SAFETY: strerror() returns a valid C string for any value.
-    unsafe { CStr::from_ptr(libc::strerror(errno)) }
-        .to_string_lossy()
-        .into_owned()
 }
 
 fn sys_error_errno(syscall: &str, errno: i32) -> i32 {

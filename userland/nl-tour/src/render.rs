@@ -24,7 +24,7 @@ fn line(out: &mut String, hex: &str, depth: usize, text: &str) {
 fn field(out: &mut String, data: &[u8], f: &Field, depth: usize) {
     let hex: Vec<String> = data[f.at.clone()]
         .chunks(PER_LINE)
-        .map(crate::decode::hex)
+        .map(nl_codec::hex)
         .collect();
     // A text too long for its line goes on over the next ones.
     let width = WIDTH - (4 + HEX_WIDTH + 2 + 2 * depth);

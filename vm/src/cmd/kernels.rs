@@ -85,7 +85,7 @@ fn run(args: &KernelsArgs) -> Result<u8> {
         ),
         None => format!(
             "not yet: built on first use from {} ({})",
-            debug_kernel::SOURCE_PACKAGE,
+            debug_kernel::source_package(),
             debug_kernel::expected_dir_hint()?
         ),
     };

@@ -266,10 +266,12 @@ pub fn run_on(
     let result = boot.run()?;
     let vm_window = (vm_started, SystemTime::now());
     // The debug kernel's run promises its coverage: counters that cannot be read fail it.
-    let coverage_run = task.coverage.filter(|_| kernel.debug);
-    let capture =
-        || crate::coverage::capture(&prep.sh, &kmod_dir, &out, coverage_run.unwrap_or_default());
-    let coverage: Option<&dyn Fn() -> Result<()>> = coverage_run.map(|_| &capture as _);
+    let capture = |run: &str| crate::coverage::capture(&prep.sh, &kmod_dir, &out, run);
+    let capture_run = task
+        .coverage
+        .filter(|_| kernel.debug)
+        .map(|run| move || capture(run));
+    let coverage = capture_run.as_ref().map(|c| c as &dyn Fn() -> Result<()>);
     let (mut verdict, report) =
         verdict::judge(kernel, prep.accel, &out, &result, timeout, coverage);
     verdict.seconds = start.elapsed().as_secs_f64();

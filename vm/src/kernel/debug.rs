@@ -20,8 +20,8 @@ use crate::project;
 
 /// What `--kernel` calls it, and its directory under `target/lab/`.
 pub const NAME: &str = "debug";
-/// The Debian source package it is built from: the newest release line.
-pub const SOURCE_PACKAGE: &str = "linux-source-7.3";
+/// The line it is built from: the newest release line, from its source package.
+pub const LINE: &str = "7.3";
 /// The configuration fragments, applied in this order on top of `make allnoconfig`.
 pub const FRAGMENTS: &[&str] = &["vm/kconfig/guest.config", "vm/kconfig/debug.config"];
 /// What a cold build took on the lab's 2-core reference machine, for the progress line.
@@ -41,6 +41,13 @@ pub struct Built {
     /// Files compiled, for the next cold build's progress line.
     pub objects: u64,
     pub build_seconds: f64,
+}
+
+/// The Debian source package it is built from (`linux-source-7.3`), as the lines table says.
+pub fn source_package() -> &'static str {
+    super::line_named(LINE)
+        .source
+        .expect("the debug kernel's line has a source package")
 }
 
 /// The fragments, concatenated, and their hash.
@@ -142,9 +149,12 @@ fn build(sh: &Shell, no_install: bool) -> Result<(PathBuf, Built)> {
     crate::deps::ensure_kernel_build(no_install)?;
     let cache = project::cache_dir()?;
     let apt = Apt::new(&cache)?;
-    eprintln!("==> [{NAME}] looking up {SOURCE_PACKAGE} in Debian's archive");
+    eprintln!(
+        "==> [{NAME}] looking up {} in Debian's archive",
+        source_package()
+    );
     apt.update(sh)?;
-    let package = apt.show(sh, SOURCE_PACKAGE)?;
+    let package = apt.show(sh, source_package())?;
     let (text, hash) = fragments()?;
     let dir = cache_root()?.join(format!("{}-{hash}", package.version.replace('~', "_")));
     fs::create_dir_all(&dir)?;
@@ -335,6 +345,11 @@ fn copy_lines(from: impl std::io::Read, mut to: File, mut each: impl FnMut(&str)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_debug_kernel_is_built_from_its_line_s_source() {
+        assert_eq!(source_package(), "linux-source-7.3");
+    }
 
     #[test]
     fn options_kconfig_dropped_are_named() {

@@ -25,6 +25,9 @@ pub struct Line {
     pub(crate) shape: AbiShape,
     /// Where its modules are compiled.
     pub toolchain: Toolchain,
+    /// Debian's full source package of the line, where there is one (the debug kernel is built
+    /// from the newest).
+    pub source: Option<&'static str>,
     /// A newer suite whose sparse parses this line's headers, for `cargo lab lint` (trixie's
     /// sparse 0.6.4 cannot parse 7.x's `__typeof_unqual__`; sid's 0.6.5 can).
     pub sparse_suite: Option<&'static str>,
@@ -61,6 +64,7 @@ pub const LINES: &[Line] = &[
         origin: "Debian 11 bullseye (LTS)",
         shape: AbiShape::DebianAbi,
         toolchain: Toolchain::Host,
+        source: None,
         sparse_suite: None,
     },
     Line {
@@ -68,6 +72,7 @@ pub const LINES: &[Line] = &[
         origin: "Debian 12 bookworm",
         shape: AbiShape::DebianAbi,
         toolchain: Toolchain::Host,
+        source: None,
         sparse_suite: None,
     },
     Line {
@@ -75,6 +80,7 @@ pub const LINES: &[Line] = &[
         origin: "Debian 12 bookworm-security/backports (+deb12)",
         shape: AbiShape::Patch("+deb12"),
         toolchain: Toolchain::Host,
+        source: Some("linux-source-6.12"),
         sparse_suite: None,
     },
     Line {
@@ -82,6 +88,7 @@ pub const LINES: &[Line] = &[
         origin: "Debian 13 trixie-backports (+deb13)",
         shape: AbiShape::Patch("+deb13"),
         toolchain: Toolchain::Root("trixie"),
+        source: Some("linux-source-7.2"),
         sparse_suite: Some("sid"),
     },
     Line {
@@ -89,6 +96,7 @@ pub const LINES: &[Line] = &[
         origin: "Debian 13 trixie-backports (+deb13)",
         shape: AbiShape::Patch("+deb13"),
         toolchain: Toolchain::Root("trixie"),
+        source: Some("linux-source-7.3"),
         sparse_suite: Some("sid"),
     },
     Line {
@@ -96,6 +104,7 @@ pub const LINES: &[Line] = &[
         origin: "Debian experimental (release candidates)",
         shape: AbiShape::ReleaseCandidate,
         toolchain: Toolchain::Root("sid"),
+        source: None,
         sparse_suite: None,
     },
 ];
@@ -256,7 +265,7 @@ fn parse_specs_with(arg: Option<&str>, env_kernel: bool) -> Result<Vec<KernelSpe
                     .collect()
             } else if item == "env" {
                 vec![KernelSpec::Env]
-            } else if item == debug::NAME || item == "7.3-debug" {
+            } else if item == debug::NAME {
                 vec![KernelSpec::Debug]
             } else if let Some(spec) = parse_debian(item) {
                 vec![spec]
@@ -272,12 +281,13 @@ fn parse_specs_with(arg: Option<&str>, env_kernel: bool) -> Result<Vec<KernelSpe
             } else {
                 return Err(usage_error(format!(
                 "unknown kernel '{item}': known kernels are {} (each also as -{}), the groups {}, \
-                 `debug` (the lab's KASAN/lockdep/kmemleak build of 7.3), `env` \
+                 `debug` (the lab's KASAN/lockdep/kmemleak build of {}), `env` \
                  (GENL_LAB_KERNEL_* variables) or the path of a kernel tree you built \
                  (see `cargo lab kernels`)",
                 LINES.iter().map(|l| l.name).collect::<Vec<_>>().join(", "),
                 FLAVOURS.join(" or -"),
                 GROUPS.iter().map(|g| g.0).collect::<Vec<_>>().join(", "),
+                debug::LINE,
             )));
             };
         for spec in new {
@@ -416,6 +426,9 @@ mod tests {
         );
         assert_eq!(flavoured_name("7.3", Some("rt")), "7.3-rt");
         assert!(parse_specs(Some("7.3-dbg")).is_err());
+        // The debug kernel is `debug`, and only that.
+        assert_eq!(parse_specs(Some("debug")).unwrap(), [KernelSpec::Debug]);
+        assert!(parse_specs(Some("7.3-debug")).is_err());
     }
 
     #[test]

@@ -405,13 +405,19 @@ mod tests {
         dir
     }
 
-    fn ended(dir: &Path, timed_out: bool) -> BootResult {
-        BootResult {
+    /// Judges the files a guest left in `dir`.
+    fn judge_dir(
+        dir: &Path,
+        timed_out: bool,
+        coverage: Option<&dyn Fn() -> Result<()>>,
+    ) -> Verdict {
+        let ended = BootResult {
             status: Some(0),
             timed_out,
             console_log: dir.join(CONSOLE_LOG),
             took: Duration::from_secs(1),
-        }
+        };
+        judge(&Kernel::for_tests(), Accel::Tcg, dir, &ended, 60, coverage).0
     }
 
     /// Judges a run from the files a guest would leave behind.
@@ -422,14 +428,7 @@ mod tests {
         timed_out: bool,
     ) -> Verdict {
         let dir = left_behind(console, dmesg, report);
-        let (verdict, _) = judge(
-            &Kernel::for_tests(),
-            Accel::Tcg,
-            &dir,
-            &ended(&dir, timed_out),
-            60,
-            None,
-        );
+        let verdict = judge_dir(&dir, timed_out, None);
         fs::remove_dir_all(&dir).ok();
         verdict
     }
@@ -502,14 +501,7 @@ mod tests {
     fn a_coverage_failure_fails_the_summary_and_the_junit_report_alike() {
         let dir = left_behind("ok\n", Some(""), Some(PASSED));
         let no_counters = || -> Result<()> { anyhow::bail!("no gcov counters") };
-        let (verdict, _) = judge(
-            &Kernel::for_tests(),
-            Accel::Tcg,
-            &dir,
-            &ended(&dir, false),
-            60,
-            Some(&no_counters),
-        );
+        let verdict = judge_dir(&dir, false, Some(&no_counters));
         assert_eq!(verdict.result, Outcome::TestsFailed);
         verdict.record().unwrap();
         let summary = fs::read_to_string(dir.join(SUMMARY)).unwrap();
@@ -533,14 +525,7 @@ mod tests {
             asked.set(true);
             Ok(())
         };
-        let (verdict, _) = judge(
-            &Kernel::for_tests(),
-            Accel::Tcg,
-            &dir,
-            &ended(&dir, false),
-            60,
-            Some(&capture),
-        );
+        let verdict = judge_dir(&dir, false, Some(&capture));
         fs::remove_dir_all(&dir).ok();
         assert_eq!(verdict.result, Outcome::InfraFailed);
         assert!(!asked.get());
