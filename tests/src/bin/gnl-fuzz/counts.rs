@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-pub use nl_tour::decode::errno_name;
+pub use nl_codec::errno_name;
 
 /// How many bytes of a datagram a reproducer shows.
 const REPRODUCER_BYTES: usize = 512;
@@ -119,7 +119,7 @@ impl Totals {
 
 /// A datagram in hex, for a reproducer.
 pub fn hex(d: &[u8]) -> String {
-    let shown = nl_tour::decode::hex(&d[..d.len().min(REPRODUCER_BYTES)]).replace(' ', "");
+    let shown = nl_codec::hex(&d[..d.len().min(REPRODUCER_BYTES)]).replace(' ', "");
     if d.len() > REPRODUCER_BYTES {
         shown + "..."
     } else {
