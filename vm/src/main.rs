@@ -9,6 +9,7 @@ mod coverage;
 mod debug_kernel;
 mod debugfs;
 mod deps;
+mod family_spec;
 mod flags;
 mod gdb;
 mod health;

@@ -139,6 +139,10 @@ from lib import SpecFamily
 lib, spec, schema, name = sys.argv[1:5]
 try:
     SpecFamily(spec, schema)
+except yaml.YAMLError as e:
+    mark = getattr(e, 'problem_mark', None)
+    line = mark.line + 1 if mark else 1
+    sys.exit(f'{name}:{line}: not YAML: {getattr(e, "problem", e)}')
 except jsonschema.exceptions.ValidationError as e:
     node = yaml.compose(open(spec))
     for key in e.absolute_path:
@@ -146,6 +150,10 @@ except jsonschema.exceptions.ValidationError as e:
             node = next(v for k, v in node.value if k.value == key)
         else:
             node = node.value[key]
+    # An unexpected key: its own line, not its mapping's first.
+    if e.validator == 'additionalProperties' and isinstance(node, yaml.MappingNode):
+        known = e.schema.get('properties', {})
+        node = next((k for k, _ in node.value if k.value not in known), node)
     where = '/'.join(str(p) for p in e.absolute_path) or '(top level)'
     rule = '/'.join(str(p) for p in e.schema_path)
     sys.exit(f'{name}:{node.start_mark.line + 1}: {e.message}\n'
@@ -205,7 +213,10 @@ pub fn generate_rst(sh: &Shell) -> Result<String> {
 /// The generated files, each with its committed path, as they should be.
 pub fn generated(sh: &Shell) -> Result<Vec<(&'static str, String)>> {
     Ok(vec![
-        (HEADER, generate_c(sh, &["--mode", "uapi", "--header"], HEADER)?),
+        (
+            HEADER,
+            generate_c(sh, &["--mode", "uapi", "--header"], HEADER)?,
+        ),
         (
             KERNEL_HEADER,
             generate_c(sh, &["--mode", "kernel", "--header"], KERNEL_HEADER)?,
