@@ -10,7 +10,18 @@ use anyhow::{bail, Context, Result};
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::kernel::Kernel;
-use crate::{project, ynl};
+use crate::project;
+
+/// The family's spec, relative to the project root: the one place the contract lives.
+pub const SPEC: &str = "kmod/gnl_foobar_xmpl.yaml";
+
+/// The module's policies, ops table and multicast groups, generated from [`SPEC`] (the kernel's
+/// ynl-gen-c in kernel mode), relative to the project root; the module compiles it with its
+/// handlers.
+pub const KERNEL_SOURCE: &str = "kmod/gnl_foobar_xmpl_nl_gen.c";
+
+/// The declarations of [`KERNEL_SOURCE`]: the ops table and the handlers the module must define.
+pub const KERNEL_HEADER: &str = "kmod/gnl_foobar_xmpl_nl_gen.h";
 
 /// The first kernel with split ops (`struct genl_split_ops`).
 const SPLIT_OPS: (u32, u32) = (6, 2);
@@ -29,15 +40,15 @@ pub fn check_for(kernel: &Kernel) -> Result<()> {
     if version >= SPLIT_OPS {
         return Ok(());
     }
-    let path = project::root().join(ynl::SPEC);
-    let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", ynl::SPEC))?;
+    let path = project::root().join(SPEC);
+    let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", SPEC))?;
     let problems = problems_before_split_ops(&text)?;
     if !problems.is_empty() {
         bail!(
             "{} asks for what {} ({}) cannot give: generic netlink before {}.{} takes one \
              genl_ops per command (kmod/genl_compat.h folds the generated split ops into them):\n  \
              {}\nchange the spec, or leave out the kernels before {}.{} (--kernel)",
-            ynl::SPEC,
+            SPEC,
             kernel.name,
             kernel.release,
             SPLIT_OPS.0,
@@ -104,12 +115,12 @@ pub fn explain_build_failure(log: &str, kernel: &Kernel) -> Option<String> {
         return Some(format!(
             "the ops table generated from {} names handlers that kmod/gnl_foobar_xmpl.c does not \
              define: {}; write them with the prototypes {} declares",
-            ynl::SPEC,
+            SPEC,
             missing.join(", "),
-            ynl::KERNEL_HEADER
+            KERNEL_HEADER
         ));
     }
-    let generated = ynl::KERNEL_SOURCE.rsplit('/').next()?;
+    let generated = KERNEL_SOURCE.rsplit('/').next()?;
     log.lines()
         .any(|l| l.contains(generated) && l.contains("error:"))
         .then(|| {
@@ -117,10 +128,7 @@ pub fn explain_build_failure(log: &str, kernel: &Kernel) -> Option<String> {
                 "{} (generated from {}) does not compile against {} ({}): the spec uses an \
                  attribute type, check or flag this kernel's generic netlink lacks (the \
                  compiler names it above)",
-                ynl::KERNEL_SOURCE,
-                ynl::SPEC,
-                kernel.name,
-                kernel.release
+                KERNEL_SOURCE, SPEC, kernel.name, kernel.release
             )
         })
 }
@@ -139,7 +147,7 @@ mod tests {
 
     #[test]
     fn the_family_spec_fits_kernels_without_split_ops() {
-        let spec = fs::read_to_string(project::root().join(ynl::SPEC)).unwrap();
+        let spec = fs::read_to_string(project::root().join(SPEC)).unwrap();
         assert_eq!(
             problems_before_split_ops(&spec).unwrap(),
             Vec::<String>::new()

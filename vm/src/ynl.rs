@@ -15,18 +15,10 @@ use crate::project;
 /// The newest full kernel source reachable through the lab's apt sources (bookworm-security).
 pub const SOURCE_PACKAGE: &str = "linux-source-6.12";
 
-/// The family's spec, relative to the project root: the one place the contract lives.
-pub const SPEC: &str = "kmod/gnl_foobar_xmpl.yaml";
+pub use crate::family_spec::{KERNEL_HEADER, KERNEL_SOURCE, SPEC};
 
 /// The UAPI header generated from [`SPEC`], relative to the project root.
 pub const HEADER: &str = "userland/include/gnl_foobar_xmpl.h";
-
-/// The module's policies, ops table and multicast groups, generated from [`SPEC`] (ynl-gen-c in
-/// kernel mode), relative to the project root; the module compiles it with its handlers.
-pub const KERNEL_SOURCE: &str = "kmod/gnl_foobar_xmpl_nl_gen.c";
-
-/// The declarations of [`KERNEL_SOURCE`]: the ops table and the handlers the module must define.
-pub const KERNEL_HEADER: &str = "kmod/gnl_foobar_xmpl_nl_gen.h";
 
 /// The reference documentation generated from [`SPEC`], relative to the project root.
 pub const RST: &str = "docs/gnl_foobar_xmpl.rst";
