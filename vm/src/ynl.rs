@@ -150,6 +150,8 @@ except jsonschema.exceptions.ValidationError as e:
     rule = '/'.join(str(p) for p in e.schema_path)
     sys.exit(f'{name}:{node.start_mark.line + 1}: {e.message}\n'
              f'  at {where}; schema rule: {e.validator} ({rule})')
+except Exception as e:  # the library's own checks (the SPDX line, ...), without a traceback
+    sys.exit(f'{name}: {e}')
 "#;
 
 /// The schema the spec's `protocol:` names (the tools look for it two directories above a spec).
