@@ -20,8 +20,11 @@ def from_spec(name):
     t = {"string": "nul-string"}.get(a["type"], a["type"])
     words = [name, t]
     if "max-len" in c: words += ["max-length", str(value(c["max-len"]))]
-    if "min" in c: words += ["min-value-u", str(value(c["min"]))]
-    if "max" in c: words += ["max-value-u", str(value(c["max"]))]
+    # The kernel reports an unsigned integer's range, the type's whole one when unchecked.
+    bits = {"u8": 8, "u16": 16, "u32": 32, "u64": 64}.get(a["type"])
+    if bits:
+        words += ["min-value-u", str(value(c.get("min", 0)))]
+        words += ["max-value-u", str(value(c.get("max", 2**bits - 1)))]
     return " ".join(words)
 names = {v: k for k, v in ids.items()}
 def from_kernel(aid, p):
