@@ -2,10 +2,12 @@
 /*
  * gnl_foobar_xmpl: an example generic netlink family.
  *
- * The wire contract is the YNL spec gnl_foobar_xmpl.yaml, from which
- * userland/include/gnl_foobar_xmpl.h is generated; the ops below are written
- * by hand for 5.10 and 6.1, and the suite compares the policies they report
- * with the spec (tests/tests/suite/ynl.rs). All state lives in
+ * The wire contract is the YNL spec gnl_foobar_xmpl.yaml: the UAPI header
+ * (userland/include/gnl_foobar_xmpl.h), the policies, the ops table and the
+ * multicast groups (gnl_foobar_xmpl_nl_gen.[ch]) are generated from it by the
+ * kernel's ynl-gen-c (cargo lab lint --regenerate); this file holds the
+ * handlers the generated header declares, and the family. genl_compat.h lets
+ * both build on 5.10 and 6.1. All state lives in
  * the network namespace of the requesting socket. Operations run in parallel
  * (.parallel_ops): counters are atomics and the dump count is a single u32
  * read with READ_ONCE(), so only its writers need a lock.
@@ -19,29 +21,15 @@
 #include <linux/mutex.h>
 #include <linux/netlink.h>
 #include <linux/string.h>
-#include <linux/version.h>
 #include <net/genetlink.h>
 #include <net/net_namespace.h>
 #include <net/netlink.h>
 #include <net/netns/generic.h>
 #include <net/sock.h>
 
-#include "gnl_foobar_xmpl.h"
-
-/* Added in 6.0, with the missing-attribute extack fields; 5.10 has neither. */
-#ifndef GENL_REQ_ATTR_CHECK
-#define GENL_REQ_ATTR_CHECK(info, attr)	(!(info)->attrs[(attr)])
-#endif
-
-#ifndef NL_ASSERT_DUMP_CTX_FITS
-#define NL_ASSERT_DUMP_CTX_FITS(type_name)				\
-	BUILD_BUG_ON(sizeof(type_name) >				\
-		     sizeof_field(struct netlink_callback, ctx))
-#endif
-
-enum xmpl_mcgrp {
-	XMPL_MCGRP_EVENTS,
-};
+/* First: the generated header names struct genl_split_ops, new in 6.2. */
+#include "genl_compat.h"
+#include "gnl_foobar_xmpl_nl_gen.h"
 
 enum xmpl_stat {
 	XMPL_STAT_ECHO,
@@ -100,63 +88,12 @@ static struct xmpl_dump_ctx *xmpl_dump_ctx(struct netlink_callback *cb)
 	return (struct xmpl_dump_ctx *)cb->ctx;
 }
 
-/* 6.6 put the request's genl_info in the dump state; before, only attrs. */
-static struct nlattr **xmpl_dump_attrs(struct netlink_callback *cb)
-{
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
-	return genl_info_dump(cb)->attrs;
-#else
-	return genl_dumpit_info(cb)->attrs;
-#endif
-}
-
-/*
- * A full range because NLA_POLICY_RANGE() bounds are s16. Not const: 5.10
- * and 6.1 policies point to it through a non-const pointer.
- */
-static struct netlink_range_validation xmpl_count_range __ro_after_init = {
-	.min = GNL_FOOBAR_XMPL_DUMP_COUNT_MIN,
-	.max = GNL_FOOBAR_XMPL_DUMP_COUNT_MAX,
-};
-
-/*
- * genl_ops share one policy between doit and dumpit: the dump takes A_COUNT,
- * and A_MSG is accepted (and ignored) there, as the original example did.
- */
-static const struct nla_policy xmpl_echo_policy[GNL_FOOBAR_XMPL_A_COUNT + 1] = {
-	[GNL_FOOBAR_XMPL_A_MSG] = { .type = NLA_NUL_STRING,
-				    .len = GNL_FOOBAR_XMPL_MSG_MAX_LEN },
-	[GNL_FOOBAR_XMPL_A_COUNT] =
-		NLA_POLICY_FULL_RANGE(NLA_U32, &xmpl_count_range),
-};
-
-/* The original example accepted A_MSG on every command. */
-static const struct nla_policy xmpl_error_policy[GNL_FOOBAR_XMPL_A_MSG + 1] = {
-	[GNL_FOOBAR_XMPL_A_MSG] = { .type = NLA_NUL_STRING,
-				    .len = GNL_FOOBAR_XMPL_MSG_MAX_LEN },
-};
-
-static const struct nla_policy
-xmpl_set_dump_count_policy[GNL_FOOBAR_XMPL_A_COUNT + 1] = {
-	[GNL_FOOBAR_XMPL_A_COUNT] =
-		NLA_POLICY_FULL_RANGE(NLA_U32, &xmpl_count_range),
-};
-
-/*
- * No attributes. 6.1+ would reject them without a policy, 5.10 would not
- * parse them at all: reject explicitly so that every kernel behaves alike.
- */
-static const struct nla_policy
-xmpl_get_stats_policy[GNL_FOOBAR_XMPL_A_MSG + 1] = {
-	[GNL_FOOBAR_XMPL_A_MSG] = { .type = NLA_REJECT },
-};
-
 /* Events are best effort: a request never fails because of them. */
 static void xmpl_notify(struct net *net, struct sk_buff *skb, void *hdr)
 {
 	genlmsg_end(skb, hdr);
-	genlmsg_multicast_netns(&xmpl_family, net, skb, 0, XMPL_MCGRP_EVENTS,
-				GFP_KERNEL);
+	genlmsg_multicast_netns(&xmpl_family, net, skb, 0,
+				GNL_FOOBAR_XMPL_NLGRP_EVENTS, GFP_KERNEL);
 }
 
 static void xmpl_notify_echo(struct net *net, const char *msg)
@@ -164,7 +101,8 @@ static void xmpl_notify_echo(struct net *net, const char *msg)
 	struct sk_buff *skb;
 	void *hdr;
 
-	if (!genl_has_listeners(&xmpl_family, net, XMPL_MCGRP_EVENTS))
+	if (!genl_has_listeners(&xmpl_family, net,
+				GNL_FOOBAR_XMPL_NLGRP_EVENTS))
 		return;
 
 	skb = genlmsg_new(nla_total_size(strlen(msg) + 1), GFP_KERNEL);
@@ -184,7 +122,8 @@ static void xmpl_notify_dump_count(struct net *net, u32 count)
 	struct sk_buff *skb;
 	void *hdr;
 
-	if (!genl_has_listeners(&xmpl_family, net, XMPL_MCGRP_EVENTS))
+	if (!genl_has_listeners(&xmpl_family, net,
+				GNL_FOOBAR_XMPL_NLGRP_EVENTS))
 		return;
 
 	skb = genlmsg_new(nla_total_size(sizeof(u32)), GFP_KERNEL);
@@ -200,7 +139,7 @@ static void xmpl_notify_dump_count(struct net *net, u32 count)
 	xmpl_notify(net, skb, hdr);
 }
 
-static int xmpl_echo_doit(struct sk_buff *skb, struct genl_info *info)
+int gnl_foobar_xmpl_nl_echo_doit(struct sk_buff *skb, struct genl_info *info)
 {
 	struct net *net = genl_info_net(info);
 	struct sk_buff *rsp;
@@ -239,10 +178,10 @@ err_free_rsp:
 	return -EMSGSIZE;
 }
 
-static int xmpl_echo_dump_start(struct netlink_callback *cb)
+int gnl_foobar_xmpl_nl_echo_start(struct netlink_callback *cb)
 {
 	struct xmpl_dump_ctx *ctx = xmpl_dump_ctx(cb);
-	struct nlattr **attrs = xmpl_dump_attrs(cb);
+	struct nlattr **attrs = genl_compat_dump_attrs(cb);
 	struct net *net = sock_net(cb->skb->sk);
 
 	/* Sampled once: a concurrent update does not change a running dump. */
@@ -279,7 +218,8 @@ static int xmpl_echo_dump_one(struct sk_buff *skb, struct netlink_callback *cb,
 	return 0;
 }
 
-static int xmpl_echo_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
+int gnl_foobar_xmpl_nl_echo_dumpit(struct sk_buff *skb,
+				   struct netlink_callback *cb)
 {
 	struct xmpl_dump_ctx *ctx = xmpl_dump_ctx(cb);
 	u32 first = ctx->index;
@@ -299,7 +239,7 @@ static int xmpl_echo_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 	return 0;
 }
 
-static int xmpl_echo_dump_done(struct netlink_callback *cb)
+int gnl_foobar_xmpl_nl_echo_done(struct netlink_callback *cb)
 {
 	struct xmpl_dump_ctx *ctx = xmpl_dump_ctx(cb);
 	u32 portid = NETLINK_CB(cb->skb).portid;
@@ -313,8 +253,8 @@ static int xmpl_echo_dump_done(struct netlink_callback *cb)
 	return 0;
 }
 
-static int xmpl_reply_with_nlmsg_err_doit(struct sk_buff *skb,
-					  struct genl_info *info)
+int gnl_foobar_xmpl_nl_reply_with_nlmsg_err_doit(struct sk_buff *skb,
+						 struct genl_info *info)
 {
 	pr_debug("error requested by portid %u\n", info->snd_portid);
 	xmpl_stat_add(genl_info_net(info), XMPL_STAT_ERROR, 1);
@@ -323,8 +263,8 @@ static int xmpl_reply_with_nlmsg_err_doit(struct sk_buff *skb,
 	return -EINVAL;
 }
 
-static int xmpl_set_dump_count_doit(struct sk_buff *skb,
-				    struct genl_info *info)
+int gnl_foobar_xmpl_nl_set_dump_count_doit(struct sk_buff *skb,
+					   struct genl_info *info)
 {
 	struct net *net = genl_info_net(info);
 	u32 count;
@@ -369,7 +309,8 @@ static size_t xmpl_stats_size(void)
 	return size;
 }
 
-static int xmpl_get_stats_doit(struct sk_buff *skb, struct genl_info *info)
+int gnl_foobar_xmpl_nl_get_stats_doit(struct sk_buff *skb,
+				      struct genl_info *info)
 {
 	struct net *net = genl_info_net(info);
 	struct sk_buff *rsp;
@@ -402,8 +343,8 @@ err_free_rsp:
 	return -EMSGSIZE;
 }
 
-static int xmpl_get_stats_dumpit(struct sk_buff *skb,
-				 struct netlink_callback *cb)
+int gnl_foobar_xmpl_nl_get_stats_dumpit(struct sk_buff *skb,
+					struct netlink_callback *cb)
 {
 	struct xmpl_dump_ctx *ctx = xmpl_dump_ctx(cb);
 	struct net *net = sock_net(skb->sk);
@@ -430,49 +371,11 @@ static int xmpl_get_stats_dumpit(struct sk_buff *skb,
 }
 
 /*
- * genl_ops rather than genl_split_ops (6.2+): one table for every kernel
- * from 5.10 on, which the core turns into split ops where it has them.
+ * The generated policies, ops table and multicast groups: compiled here, not
+ * on their own, as the generator makes the groups static and leaves the
+ * struct genl_family of a genetlink-legacy family to us.
  */
-static const struct genl_ops xmpl_ops[] = {
-	{
-		.cmd		= GNL_FOOBAR_XMPL_CMD_ECHO,
-		.doit		= xmpl_echo_doit,
-		.start		= xmpl_echo_dump_start,
-		.dumpit		= xmpl_echo_dumpit,
-		.done		= xmpl_echo_dump_done,
-		.policy		= xmpl_echo_policy,
-		.maxattr	= GNL_FOOBAR_XMPL_A_COUNT,
-	},
-	{
-		.cmd		= GNL_FOOBAR_XMPL_CMD_REPLY_WITH_NLMSG_ERR,
-		.doit		= xmpl_reply_with_nlmsg_err_doit,
-		.policy		= xmpl_error_policy,
-		.maxattr	= GNL_FOOBAR_XMPL_A_MSG,
-	},
-	{
-		.cmd		= GNL_FOOBAR_XMPL_CMD_SET_DUMP_COUNT,
-		.doit		= xmpl_set_dump_count_doit,
-		.policy		= xmpl_set_dump_count_policy,
-		.maxattr	= GNL_FOOBAR_XMPL_A_COUNT,
-		/*
-		 * The setting belongs to the caller's network namespace, so
-		 * CAP_NET_ADMIN over that namespace (e.g. root in a container
-		 * owning it) is enough: it cannot affect other namespaces.
-		 */
-		.flags		= GENL_UNS_ADMIN_PERM,
-	},
-	{
-		.cmd		= GNL_FOOBAR_XMPL_CMD_GET_STATS,
-		.doit		= xmpl_get_stats_doit,
-		.dumpit		= xmpl_get_stats_dumpit,
-		.policy		= xmpl_get_stats_policy,
-		.maxattr	= GNL_FOOBAR_XMPL_A_MSG,
-	},
-};
-
-static const struct genl_multicast_group xmpl_mcgrps[] = {
-	[XMPL_MCGRP_EVENTS] = { .name = GNL_FOOBAR_XMPL_MCGRP_EVENTS, },
-};
+#include "gnl_foobar_xmpl_nl_gen.c"
 
 /*
  * .resv_start_op (6.1+) stays 0, as for any new family: every command gets
@@ -484,10 +387,8 @@ static struct genl_family xmpl_family __ro_after_init = {
 	.netnsok	= true,
 	.parallel_ops	= true,
 	.module		= THIS_MODULE,
-	.ops		= xmpl_ops,
-	.n_ops		= ARRAY_SIZE(xmpl_ops),
-	.mcgrps		= xmpl_mcgrps,
-	.n_mcgrps	= ARRAY_SIZE(xmpl_mcgrps),
+	.mcgrps		= gnl_foobar_xmpl_nl_mcgrps,
+	.n_mcgrps	= ARRAY_SIZE(gnl_foobar_xmpl_nl_mcgrps),
 };
 
 /* Error injection (fail_function) lets the lab test a namespace that cannot be made. */
@@ -515,7 +416,8 @@ static int __init xmpl_init(void)
 		return err;
 
 	/* Last: requests arrive as soon as the family is visible. */
-	err = genl_register_family(&xmpl_family);
+	err = genl_compat_register_family(&xmpl_family, gnl_foobar_xmpl_nl_ops,
+					  ARRAY_SIZE(gnl_foobar_xmpl_nl_ops));
 	if (err)
 		goto err_unregister_pernet;
 
@@ -534,7 +436,7 @@ static void __exit xmpl_exit(void)
 	 * First: this waits for running operations, and running dumps hold a
 	 * module reference, so nothing uses the pernet state once it is gone.
 	 */
-	genl_unregister_family(&xmpl_family);
+	genl_compat_unregister_family(&xmpl_family);
 	unregister_pernet_subsys(&xmpl_net_ops);
 
 	pr_info("unregistered family %s\n", GNL_FOOBAR_XMPL_FAMILY_NAME);

@@ -10,8 +10,8 @@ use std::error::Error;
 use std::fmt::Debug;
 use std::process::ExitCode;
 
-// The family's commands and attributes as neli enums, generated from the UAPI header
-// (`userland/gnl-rust/src/lib.rs`): `Cmd::Echo` is `GNL_FOOBAR_XMPL_CMD_ECHO`, `Attr::Msg` is
+// The family's commands and attributes as neli enums, generated from the YNL spec by
+// `userland/gnl-rust/build.rs`: `Cmd::Echo` is `GNL_FOOBAR_XMPL_CMD_ECHO`, `Attr::Msg` is
 // `GNL_FOOBAR_XMPL_A_MSG`.
 use gnl_rust::{Attr, Cmd, FAMILY_NAME};
 use neli::{

@@ -8,7 +8,7 @@ use lab_facts::NELI_EXAMPLE;
 use xshell::{cmd, Shell};
 
 use crate::kernel::{self, Kernel};
-use crate::{project, toolchain};
+use crate::{family_spec, project, toolchain};
 
 /// The modules a kmod directory builds, in the order its Kbuild lists them (`obj-m += x.o`).
 pub fn modules(kmod_dir: &Path) -> Result<Vec<String>> {
@@ -35,6 +35,7 @@ fn parse_obj_m(kbuild: &str) -> Vec<String> {
 /// Builds `kmod/` against `kernel` in `target/lab/<kernel>/build` and returns the directory that
 /// holds the `.ko` files. Extra `make` variables (e.g. `W=1`, `C=2`) come from `extra`.
 pub fn module(sh: &Shell, kernel: &Kernel, extra: &[&str]) -> Result<PathBuf> {
+    family_spec::check_for(kernel)?;
     module_from(sh, kernel, &project::root().join("kmod"), extra)
 }
 
@@ -79,8 +80,11 @@ pub fn module_from(sh: &Shell, kernel: &Kernel, src: &Path, extra: &[&str]) -> R
     );
     fs::write(build.join("make.log"), &log)?;
     if !out.status.success() {
+        let meaning = family_spec::explain_build_failure(&log, kernel)
+            .map(|m| format!("\n==> {m}"))
+            .unwrap_or_default();
         bail!(
-            "the module does not compile against {} ({}):\n{}\n(full log: {})",
+            "the module does not compile against {} ({}):\n{}{meaning}\n(full log: {})",
             kernel.name,
             kernel.release,
             compiler_messages(&log),

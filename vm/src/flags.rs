@@ -208,8 +208,8 @@ pub struct LintArgs {
     pub kernel: String,
     #[command(flatten)]
     pub install: InstallArgs,
-    /// Regenerate the UAPI header and the reference documentation from the family's YNL spec
-    /// (kmod/gnl_foobar_xmpl.yaml), then exit without linting.
+    /// Regenerate the UAPI header, the module's generated policies and ops, and the reference
+    /// documentation from the family's YNL spec (kmod/gnl_foobar_xmpl.yaml), then exit.
     #[arg(long)]
     pub regenerate: bool,
 }

@@ -107,7 +107,7 @@ pub fn how_to_attach(kernel: &Kernel, init: &Path) -> String {
     format!(
         "==> [{}] gdb: once the modules are in, attach from another terminal with\n\
          ==>     gdb -x {}\n\
-         ==> e.g. `break xmpl_echo_doit`, `continue`, then run `gnl-raw echo hi` in the guest \
+         ==> e.g. `break gnl_foobar_xmpl_nl_echo_doit`, `continue`, then run `gnl-raw echo hi` in the guest \
          (the guest stops while gdb holds it; `detach` lets it go)",
         kernel.name,
         init.display()
@@ -119,7 +119,7 @@ pub fn how_to_follow(kernel: &Kernel, init: &Path) -> String {
     format!(
         "==> [{}] gdb: attach from another terminal with\n\
          ==>     gdb -x {}\n\
-         ==> e.g. `break xmpl_echo_doit`, `continue`, then save a change: the round's requests \
+         ==> e.g. `break gnl_foobar_xmpl_nl_echo_doit`, `continue`, then save a change: the round's requests \
          stop there, whichever load of the module serves them (`detach` lets the guest go; after \
          a reboot, attach again)",
         kernel.name,

@@ -3,8 +3,8 @@
 //!
 //! Layers, each importing only from those below it: `error`, `flags`, `contract` and the helpers
 //! (`project`, `progress`, `apt`, `install`, `deps`, `versions`, `toolchain`, `health`) at the
-//! bottom; `kernel/`; `build`, `boot`;
-//! `verdict/`; `coverage`, `gdb`, `ynl`; the guest side (`guest/`); the commands (`cmd/`) on top.
+//! bottom; `kernel/`; `family_spec`, `build`, `boot`; `verdict/`; `coverage`, `gdb`, `ynl`; the
+//! guest side (`guest/`); the commands (`cmd/`) on top.
 
 mod apt;
 mod boot;
@@ -14,6 +14,7 @@ mod contract;
 mod coverage;
 mod deps;
 mod error;
+mod family_spec;
 mod flags;
 mod gdb;
 mod guest;

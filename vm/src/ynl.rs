@@ -1,7 +1,8 @@
 //! The kernel's YNL tools (`tools/net/ynl`, the schemas in `Documentation/netlink/`), extracted once
 //! from Debian's `linux-source` into the lab's cache: they validate the family's spec, generate its
-//! UAPI header and reference documentation, and drive the family as the `ynl` client. KUnit's KTAP
-//! parser comes along (`tools/testing/kunit`): it checks the lab's `results.ktap`.
+//! UAPI header, the module's policies, ops table and multicast groups, and its reference
+//! documentation, and drive the family as the `ynl` client. KUnit's KTAP parser comes along
+//! (`tools/testing/kunit`): it checks the lab's `results.ktap`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,8 +16,7 @@ use crate::project;
 /// The newest full kernel source reachable through the lab's apt sources (bookworm-security).
 pub const SOURCE_PACKAGE: &str = "linux-source-6.12";
 
-/// The family's spec, relative to the project root: the one place the contract lives.
-pub const SPEC: &str = "kmod/gnl_foobar_xmpl.yaml";
+pub use crate::family_spec::{KERNEL_HEADER, KERNEL_SOURCE, SPEC};
 
 /// The UAPI header generated from [`SPEC`], relative to the project root.
 pub const HEADER: &str = "userland/include/gnl_foobar_xmpl.h";
@@ -24,7 +24,7 @@ pub const HEADER: &str = "userland/include/gnl_foobar_xmpl.h";
 /// The reference documentation generated from [`SPEC`], relative to the project root.
 pub const RST: &str = "docs/gnl_foobar_xmpl.rst";
 
-/// The command that regenerates [`HEADER`] and [`RST`].
+/// The command that regenerates every file generated from [`SPEC`].
 pub const REGENERATE: &str = "cargo lab lint --regenerate (or: just regenerate)";
 
 /// Debian's Python, which the dependency installer gives python3-yaml and python3-jsonschema; the
@@ -121,32 +121,60 @@ fn write_script(sh: &Shell, path: &Path, text: &str) -> Result<()> {
 
 /// Validates the spec against the schema its `protocol:` names, as the YNL library does.
 pub fn validate(sh: &Shell) -> Result<()> {
+    validate_file(sh, &project::root().join(SPEC), SPEC)
+}
+
+/// Validates `spec` (named `name` in messages); a failure names the file, the line and the
+/// schema's rule, in the compiler's `file:line:` form.
+pub fn validate_file(sh: &Shell, spec: &Path, name: &str) -> Result<()> {
     let tools = tools(sh)?;
     let lib = tools.join("tools/net/ynl");
-    let spec = project::root().join(SPEC);
-    // The schema's own message and where in the spec it applies, not the whole traceback.
-    let check = "import sys\n\
-                 import jsonschema\n\
-                 sys.path.insert(0, sys.argv[1])\n\
-                 from lib import SpecFamily\n\
-                 try:\n\
-                 \x20   SpecFamily(sys.argv[2], sys.argv[3])\n\
-                 except jsonschema.exceptions.ValidationError as e:\n\
-                 \x20   where = '/'.join(str(p) for p in e.absolute_path) or '(top level)'\n\
-                 \x20   sys.exit(f'at {where}: {e.message}')\n";
     let schema = schema(&tools);
-    let out = cmd!(sh, "{PYTHON} -c {check} {lib} {spec} {schema}")
+    let out = cmd!(sh, "{PYTHON} -c {VALIDATE} {lib} {spec} {schema} {name}")
         .ignore_status()
         .output()?;
     if !out.status.success() {
         bail!(
-            "{SPEC} does not validate against the YNL schema ({}):\n{}",
+            "{name} does not validate against the YNL schema ({}):\n{}",
             schema.display(),
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
     Ok(())
 }
+
+/// The schema's own message, the spec's line it applies to (from the YAML node the error's path
+/// leads to) and the rule (the schema keyword and where it sits), not the whole traceback.
+const VALIDATE: &str = r#"
+import sys
+import jsonschema, yaml
+sys.path.insert(0, sys.argv[1])
+from lib import SpecFamily
+lib, spec, schema, name = sys.argv[1:5]
+try:
+    SpecFamily(spec, schema)
+except yaml.YAMLError as e:
+    mark = getattr(e, 'problem_mark', None)
+    line = mark.line + 1 if mark else 1
+    sys.exit(f'{name}:{line}: not YAML: {getattr(e, "problem", e)}')
+except jsonschema.exceptions.ValidationError as e:
+    node = yaml.compose(open(spec))
+    for key in e.absolute_path:
+        if isinstance(node, yaml.MappingNode):
+            node = next(v for k, v in node.value if k.value == key)
+        else:
+            node = node.value[key]
+    # An unexpected key: its own line, not its mapping's first.
+    if e.validator == 'additionalProperties' and isinstance(node, yaml.MappingNode):
+        known = e.schema.get('properties', {})
+        node = next((k for k, _ in node.value if k.value not in known), node)
+    where = '/'.join(str(p) for p in e.absolute_path) or '(top level)'
+    rule = '/'.join(str(p) for p in e.schema_path)
+    sys.exit(f'{name}:{node.start_mark.line + 1}: {e.message}\n'
+             f'  at {where}; schema rule: {e.validator} ({rule})')
+except Exception as e:  # the library's own checks (the SPDX line, ...), without a traceback
+    sys.exit(f'{name}: {e}')
+"#;
 
 /// The schema the spec's `protocol:` names (the tools look for it two directories above a spec).
 fn schema(tools: &Path) -> PathBuf {
@@ -171,18 +199,18 @@ fn spec_tree(sh: &Shell) -> Result<(tempfile_dir::TempDir, PathBuf)> {
     Ok((tmp, spec))
 }
 
-/// The UAPI header as ynl-gen-c.py generates it from the spec.
-pub fn generate_header(sh: &Shell) -> Result<String> {
+/// `path` as ynl-gen-c.py generates it from the spec, with `args` (mode, header or source); the
+/// output's file name matters: a source includes the header of the same name.
+fn generate_c(sh: &Shell, args: &[&str], path: &str) -> Result<String> {
     let gen = tools(sh)?.join("tools/net/ynl/ynl-gen-c.py");
     let (tmp, spec) = spec_tree(sh)?;
-    let out = tmp.path().join("gnl_foobar_xmpl.h");
-    cmd!(
-        sh,
-        "{PYTHON} {gen} --mode uapi --header --spec {spec} -o {out}"
-    )
-    .quiet()
-    .run()
-    .context("ynl-gen-c.py failed on the spec (see above)")?;
+    let out = tmp
+        .path()
+        .join(Path::new(path).file_name().expect("a file name"));
+    cmd!(sh, "{PYTHON} {gen} {args...} --spec {spec} -o {out}")
+        .quiet()
+        .run()
+        .with_context(|| format!("ynl-gen-c.py failed on the spec making {path} (see above)"))?;
     Ok(fs::read_to_string(&out)?)
 }
 
@@ -201,7 +229,18 @@ pub fn generate_rst(sh: &Shell) -> Result<String> {
 /// The generated files, each with its committed path, as they should be.
 pub fn generated(sh: &Shell) -> Result<Vec<(&'static str, String)>> {
     Ok(vec![
-        (HEADER, generate_header(sh)?),
+        (
+            HEADER,
+            generate_c(sh, &["--mode", "uapi", "--header"], HEADER)?,
+        ),
+        (
+            KERNEL_HEADER,
+            generate_c(sh, &["--mode", "kernel", "--header"], KERNEL_HEADER)?,
+        ),
+        (
+            KERNEL_SOURCE,
+            generate_c(sh, &["--mode", "kernel", "--source"], KERNEL_SOURCE)?,
+        ),
         (RST, generate_rst(sh)?),
     ])
 }

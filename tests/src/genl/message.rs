@@ -160,18 +160,28 @@ impl fmt::Display for Message {
     }
 }
 
+/// An attribute as the snapshots show it: its C name without `GNL_FOOBAR_XMPL_A_` and its value
+/// as its YNL type says (both from the spec, through `nl_codec::uapi`), or, when it is not one the
+/// spec describes or its length does not fit its type, its number and bytes.
 fn render_attr(kind: u16, payload: &[u8]) -> String {
-    use uapi::*;
-    match (kind, payload.len()) {
-        (GNL_FOOBAR_XMPL_A_MSG, _) => format!("MSG {:?}", cstr(payload)),
-        (GNL_FOOBAR_XMPL_A_STAT_NAME, _) => format!("STAT_NAME {:?}", cstr(payload)),
-        (GNL_FOOBAR_XMPL_A_COUNT, 4) => format!("COUNT {}", u32_at(payload, 0).unwrap()),
-        (GNL_FOOBAR_XMPL_A_INDEX, 4) => format!("INDEX {}", u32_at(payload, 0).unwrap()),
-        (GNL_FOOBAR_XMPL_A_STAT_VALUE, 8) => format!(
-            "STAT_VALUE {}",
-            u64::from_ne_bytes(payload.try_into().unwrap())
-        ),
-        (GNL_FOOBAR_XMPL_A_PAD, _) => "PAD".to_owned(),
+    let name = uapi::GNL_FOOBAR_XMPL_A_NAMES
+        .iter()
+        .find(|(value, _)| *value == kind)
+        .map(|(_, name)| *name);
+    let ty = name.and_then(|name| {
+        uapi::GNL_FOOBAR_XMPL_A_TYPES
+            .iter()
+            .find(|(c_name, _)| *c_name == name)
+            .map(|(_, ty)| *ty)
+    });
+    let short = name.and_then(|name| name.strip_prefix("GNL_FOOBAR_XMPL_A_"));
+    match (short, ty, payload.len()) {
+        (Some(name), Some("string"), _) => format!("{name} {:?}", cstr(payload)),
+        (Some(name), Some("u32"), 4) => format!("{name} {}", u32_at(payload, 0).unwrap()),
+        (Some(name), Some("u64"), 8) => {
+            format!("{name} {}", u64::from_ne_bytes(payload.try_into().unwrap()))
+        }
+        (Some(name), Some("pad"), _) => name.to_owned(),
         _ => format!("attr {kind} {payload:02x?}"),
     }
 }
@@ -228,4 +238,31 @@ pub fn render(answer: &[Message]) -> String {
         writeln!(out, "{message}").unwrap();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_render_as_their_spec_types_say() {
+        use uapi::*;
+        assert_eq!(render_attr(GNL_FOOBAR_XMPL_A_MSG, b"hi\0"), r#"MSG "hi""#);
+        assert_eq!(
+            render_attr(GNL_FOOBAR_XMPL_A_COUNT, &7u32.to_ne_bytes()),
+            "COUNT 7"
+        );
+        let value = u64::MAX.to_ne_bytes();
+        assert_eq!(
+            render_attr(GNL_FOOBAR_XMPL_A_STAT_VALUE, &value),
+            format!("STAT_VALUE {}", u64::MAX)
+        );
+        assert_eq!(render_attr(GNL_FOOBAR_XMPL_A_PAD, &[]), "PAD");
+        // A length its type cannot have, and a number the spec does not know: the raw bytes.
+        assert_eq!(
+            render_attr(GNL_FOOBAR_XMPL_A_COUNT, &[1]),
+            format!("attr {GNL_FOOBAR_XMPL_A_COUNT} [01]")
+        );
+        assert_eq!(render_attr(0, &[]), "attr 0 []");
+    }
 }

@@ -43,7 +43,13 @@ fn run(args: &LintArgs) -> Result<u8> {
         ynl::validate(&sh),
     );
     check(
-        format!("{} and {} generated from the spec", ynl::HEADER, ynl::RST),
+        format!(
+            "{}, {}, {} and {} generated from the spec",
+            ynl::HEADER,
+            ynl::KERNEL_HEADER,
+            ynl::KERNEL_SOURCE,
+            ynl::RST
+        ),
         ynl::check_generated(&sh),
     );
     for ktap in crate::verdict::ktap::written() {
@@ -155,8 +161,11 @@ fn checkpatch_script(sh: &Shell) -> Result<PathBuf> {
 
 fn checkpatch(sh: &Shell) -> Result<()> {
     let script = checkpatch_script(sh)?;
+    // Not the code ynl-gen-c writes: it is the kernel's style as the generator has it.
+    let generated = [ynl::KERNEL_SOURCE, ynl::KERNEL_HEADER].map(|p| project::root().join(p));
     let files: Vec<PathBuf> = c_sources(&project::root().join("kmod"))?
         .into_iter()
+        .filter(|p| !generated.contains(p))
         .chain(c_sources(&project::root().join("userland/include"))?)
         // The first reads are examples people copy: kernel style too.
         .chain(c_sources(&project::root().join("userland/examples"))?)

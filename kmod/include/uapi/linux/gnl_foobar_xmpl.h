@@ -1,0 +1,1 @@
+../../../../userland/include/gnl_foobar_xmpl.h
