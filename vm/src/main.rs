@@ -15,6 +15,7 @@ mod health;
 mod junit;
 mod kernel;
 mod project;
+mod template;
 mod toolchain;
 mod verdict;
 mod ynl;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => cmd::watch::run(&args),
         Command::Shell(args) => cmd::exec::shell(&args),
         Command::Kernels(args) => cmd::kernels::run(&args),
+        Command::New(args) => cmd::new::run(&args),
         Command::Lint(args) => cmd::lint::run(&args),
         Command::Bench(args) => cmd::bench::run(&args),
         Command::Fuzz(args) => cmd::fuzz::run(&args),

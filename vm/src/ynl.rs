@@ -134,12 +134,12 @@ fn schema(tools: &Path) -> PathBuf {
 /// A throwaway kernel-like tree holding the spec: ynl-gen-c.py looks for `MAINTAINERS` above it
 /// (and loops forever without one) and names the spec by its path in that tree; the generators
 /// read the schema from two directories above the spec.
-fn spec_tree(sh: &Shell) -> Result<(tempfile_dir::TempDir, PathBuf)> {
+fn spec_tree(sh: &Shell, from: &Path) -> Result<(tempfile_dir::TempDir, PathBuf)> {
     let tools = tools(sh)?;
     let tmp = tempfile_dir::TempDir::new(sh)?;
-    let spec = tmp.path().join(SPEC);
+    let spec = tmp.path().join("kmod").join(from.file_name().expect("a spec file"));
     fs::create_dir_all(spec.parent().expect("a directory"))?;
-    fs::copy(project::root().join(SPEC), &spec)?;
+    fs::copy(from, &spec)?;
     fs::write(tmp.path().join("MAINTAINERS"), "")?;
     let schema = schema(&tools);
     fs::copy(
@@ -149,10 +149,10 @@ fn spec_tree(sh: &Shell) -> Result<(tempfile_dir::TempDir, PathBuf)> {
     Ok((tmp, spec))
 }
 
-/// The UAPI header as ynl-gen-c.py generates it from the spec.
-pub fn generate_header(sh: &Shell) -> Result<String> {
+/// The UAPI header as ynl-gen-c.py generates it from the spec `from`.
+fn generate_header(sh: &Shell, from: &Path) -> Result<String> {
     let gen = tools(sh)?.join("tools/net/ynl/ynl-gen-c.py");
-    let (tmp, spec) = spec_tree(sh)?;
+    let (tmp, spec) = spec_tree(sh, from)?;
     let out = tmp.path().join("gnl_foobar_xmpl.h");
     cmd!(
         sh,
@@ -164,10 +164,10 @@ pub fn generate_header(sh: &Shell) -> Result<String> {
     Ok(fs::read_to_string(&out)?)
 }
 
-/// The reference documentation as ynl-gen-rst.py generates it from the spec.
-pub fn generate_rst(sh: &Shell) -> Result<String> {
+/// The reference documentation as ynl-gen-rst.py generates it from the spec `from`.
+fn generate_rst(sh: &Shell, from: &Path) -> Result<String> {
     let gen = tools(sh)?.join("tools/net/ynl/ynl-gen-rst.py");
-    let (tmp, spec) = spec_tree(sh)?;
+    let (tmp, spec) = spec_tree(sh, from)?;
     let out = tmp.path().join("gnl_foobar_xmpl.rst");
     cmd!(sh, "{PYTHON} {gen} -i {spec} -o {out}")
         .quiet()
@@ -178,9 +178,15 @@ pub fn generate_rst(sh: &Shell) -> Result<String> {
 
 /// The generated files, each with its committed path, as they should be.
 pub fn generated(sh: &Shell) -> Result<Vec<(&'static str, String)>> {
+    generated_from(sh, &project::root().join(SPEC))
+}
+
+/// The generated files as the spec `from` makes them (`cargo lab new`: a renamed copy's spec),
+/// each with its path in this project.
+pub fn generated_from(sh: &Shell, from: &Path) -> Result<Vec<(&'static str, String)>> {
     Ok(vec![
-        (HEADER, generate_header(sh)?),
-        (RST, generate_rst(sh)?),
+        (HEADER, generate_header(sh, from)?),
+        (RST, generate_rst(sh, from)?),
     ])
 }
 
@@ -193,7 +199,7 @@ pub fn check_generated(sh: &Shell) -> Result<()> {
         if have == want {
             continue;
         }
-        let (tmp, _) = spec_tree(sh)?;
+        let (tmp, _) = spec_tree(sh, &project::root().join(SPEC))?;
         let fresh = tmp.path().join("generated");
         fs::write(&fresh, &want)?;
         let diff = cmd!(

@@ -8,6 +8,7 @@ pub mod fuzz;
 pub mod guest;
 pub mod kernels;
 pub mod lint;
+pub mod new;
 pub mod selfcheck;
 pub mod test;
 pub mod tour;

@@ -1,0 +1,288 @@
+//! `cargo lab new NAME [DIR]`: a renamed copy of this whole lab for a new generic netlink family,
+//! a git repository of its own with one commit, written beside DIR and renamed into place.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::flags::NewArgs;
+use crate::template::{self, Renamer};
+use crate::verdict::usage_error;
+use crate::{project, ynl};
+
+/// The tutorial, whose byte dumps carry the family's name (see `template::tutorial`).
+const TUTORIAL: &str = "docs/tutorial.md";
+
+/// Checks the name and the directory, writes the project, says what to run next.
+pub fn run(args: &NewArgs) -> Result<u8> {
+    let started = Instant::now();
+    let sh = project::shell()?;
+    check_family_name(&sh, &args.name)?;
+    let dir = destination(&args.name, args.dir.as_deref())?;
+    let files = tracked_files(&sh, args.minimal)?;
+    eprintln!(
+        "==> writing {} ({} files, family {}{})",
+        dir.display(),
+        files.len(),
+        args.name,
+        if args.minimal { ", minimal" } else { "" }
+    );
+    write_project(&sh, &args.name, &files, &dir)?;
+    eprintln!(
+        "==> {} is a git repository with one commit ({:.1} s). Next:\n    cd {}\n    cargo lab test\n    cargo lab lint",
+        dir.display(),
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    Ok(0)
+}
+
+/// Refuses a name that is no valid family name, one the kernel already has, or one that would
+/// clash with a name the project already uses.
+fn check_family_name(sh: &Shell, name: &str) -> Result<()> {
+    if let Some(why) = template::check_name(name) {
+        return Err(usage_error(why));
+    }
+    if name == template::FAMILY {
+        return Err(usage_error(format!(
+            "{name} is this lab's own family: choose the name of yours"
+        )));
+    }
+    let specs = ynl::tools(sh)?.join("Documentation/netlink/specs");
+    if let Some(spec) = kernel_family(&specs, name)? {
+        return Err(usage_error(format!(
+            "{name} is already a family of the kernel ({}): choose another name",
+            spec.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The kernel's spec (under `specs`) of the family `name`, if the kernel has one.
+fn kernel_family(specs: &Path, name: &str) -> Result<Option<PathBuf>> {
+    let entries =
+        fs::read_dir(specs).with_context(|| format!("cannot read {}", specs.display()))?;
+    for spec in entries.flatten().map(|e| e.path()) {
+        let text = fs::read_to_string(&spec).unwrap_or_default();
+        let declared = text
+            .lines()
+            .find_map(|l| l.strip_prefix("name:"))
+            .map(|n| n.trim().trim_matches(|c| c == '"' || c == '\''));
+        if declared == Some(name) {
+            return Ok(Some(spec));
+        }
+    }
+    Ok(None)
+}
+
+/// DIR as an absolute path (default `../NAME`), refused when it is inside this checkout or
+/// exists with something in it.
+fn destination(name: &str, dir: Option<&Path>) -> Result<PathBuf> {
+    let given = dir.map_or_else(|| Path::new("..").join(name), Path::to_owned);
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let dir = real_path(&lexical(&cwd.join(&given)));
+    let root = real_path(&project::root());
+    if dir.starts_with(&root) {
+        return Err(usage_error(format!(
+            "{} is inside this checkout ({}): the new project must stand on its own; choose a \
+             directory outside it, e.g. {}",
+            given.display(),
+            root.display(),
+            root.parent().unwrap_or(&root).join(name).display()
+        )));
+    }
+    if dir.exists() {
+        let empty = fs::read_dir(&dir)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !dir.is_dir() || !empty {
+            return Err(usage_error(format!(
+                "{} exists and is not an empty directory: choose a new one (or empty it)",
+                given.display()
+            )));
+        }
+    }
+    Ok(dir)
+}
+
+/// `path` without `.` and `..` components (it may not exist yet).
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `path` with its longest existing ancestor's symlinks resolved.
+fn real_path(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut base = path.to_owned();
+    loop {
+        if let Ok(real) = base.canonicalize() {
+            return rest.iter().rev().fold(real, |p, part| p.join(part));
+        }
+        match (base.file_name().map(ToOwned::to_owned), base.parent()) {
+            (Some(part), Some(parent)) => {
+                rest.push(part);
+                base = parent.to_owned();
+            }
+            _ => return path.to_owned(),
+        }
+    }
+}
+
+/// The files `git` tracks here (so never `target/` or anything untracked) that the new project
+/// gets, relative to the root.
+fn tracked_files(sh: &Shell, minimal: bool) -> Result<Vec<String>> {
+    let listed = cmd!(sh, "git ls-files -z")
+        .read()
+        .context("cannot list the checkout's files (git ls-files)")?;
+    let root = project::root();
+    Ok(listed
+        .split('\0')
+        .filter(|p| !p.is_empty())
+        .filter(|p| root.join(p).symlink_metadata().is_ok())
+        .filter(|p| !minimal || !template::left_out_by_minimal(p))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Writes the renamed project beside `dir`, makes it a repository, then renames it into place.
+fn write_project(sh: &Shell, name: &str, files: &[String], dir: &Path) -> Result<()> {
+    let parent = dir.parent().context("the new project needs a parent directory")?;
+    fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let partial = Partial(parent.join(format!(
+        ".{}.cargo-lab-new-{}",
+        dir.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    )));
+    let renamer = Renamer::new(name);
+    let root = project::root();
+    for file in files {
+        let from = root.join(file);
+        let to = partial.0.join(renamer.text(file));
+        fs::create_dir_all(to.parent().expect("a file has a parent"))?;
+        let meta = from.symlink_metadata()?;
+        if meta.is_symlink() {
+            let target = fs::read_link(&from)?;
+            std::os::unix::fs::symlink(renamer.text(&target.to_string_lossy()), &to)?;
+            continue;
+        }
+        let bytes = fs::read(&from).with_context(|| format!("cannot read {file}"))?;
+        match String::from_utf8(bytes) {
+            Ok(mut text) => {
+                if file == TUTORIAL {
+                    text = template::tutorial::rename_family(&text, template::FAMILY, name)?;
+                }
+                fs::write(&to, renamer.text(&text))
+            }
+            Err(binary) => fs::write(&to, binary.into_bytes()),
+        }
+        .with_context(|| format!("cannot write {}", to.display()))?;
+        fs::set_permissions(&to, meta.permissions())?;
+    }
+    credit(&partial.0.join("README.md"), name)?;
+    // Generated files whose layout follows the name's length (an RST title's underline).
+    let spec = partial.0.join(renamer.text(ynl::SPEC));
+    for (path, text) in ynl::generated_from(sh, &spec)? {
+        fs::write(partial.0.join(renamer.text(path)), text)?;
+    }
+    commit(sh, &partial.0, name)?;
+    fs::rename(&partial.0, dir).with_context(|| {
+        format!("cannot rename {} to {}", partial.0.display(), dir.display())
+    })?;
+    std::mem::forget(partial);
+    Ok(())
+}
+
+/// A half-written project, removed unless it was renamed into place.
+struct Partial(PathBuf);
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The README's title names the new family; its one credit line names the template's.
+fn credit(readme: &Path, name: &str) -> Result<()> {
+    let Ok(text) = fs::read_to_string(readme) else {
+        return Ok(());
+    };
+    let credit = format!("{} `{}` example family.", template::CREDIT, template::FAMILY);
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with(template::CREDIT))
+        .map(str::to_owned)
+        .collect();
+    if lines.first().is_some_and(|l| l.starts_with("# ")) {
+        lines[0] = format!("# {name}");
+    }
+    lines.insert(1.min(lines.len()), format!("\n{credit}"));
+    fs::write(readme, lines.join("\n") + "\n")
+        .with_context(|| format!("cannot write {}", readme.display()))
+}
+
+/// `git init` and one commit, with the user's git identity or a stand-in.
+fn commit(sh: &Shell, dir: &Path, name: &str) -> Result<()> {
+    let _cd = sh.push_dir(dir);
+    let identity: Vec<&str> = if cmd!(sh, "git config user.email").quiet().ignore_stdout().ignore_stderr().run().is_ok() {
+        Vec::new()
+    } else {
+        vec!["-c", "user.name=cargo lab new", "-c", "user.email=cargo-lab-new@localhost"]
+    };
+    let message = format!("{name}: a new generic netlink family, from genl-lab (cargo lab new)");
+    cmd!(sh, "git init -q -b main").run()?;
+    cmd!(sh, "git add -A").run()?;
+    cmd!(sh, "git {identity...} commit -q -m {message}")
+        .run()
+        .context("cannot commit the new project")?;
+    Ok(())
+}
+
+/// Every file of a written project that still says the template's name, with the line.
+pub fn leftovers(dir: &Path) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    let mut seen = BTreeSet::new();
+    for entry in walk(dir)? {
+        let rel = entry.strip_prefix(dir)?.to_string_lossy().into_owned();
+        if rel.starts_with(".git/") || !seen.insert(rel.clone()) {
+            continue;
+        }
+        if template::says_the_template(&rel) {
+            found.push(format!("{rel}: its path"));
+        }
+        let text = fs::read(&entry).map(|b| String::from_utf8_lossy(&b).into_owned());
+        for (i, line) in text.unwrap_or_default().lines().enumerate() {
+            let credit = rel == "README.md" && line.starts_with(template::CREDIT);
+            if template::says_the_template(line) && !credit {
+                found.push(format!("{rel}:{}: {line}", i + 1));
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() && !path.is_symlink() {
+            out.extend(walk(&path)?);
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}

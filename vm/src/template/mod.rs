@@ -1,0 +1,155 @@
+//! The template's names and how `cargo lab new` renames them: every spelling of the family's name
+//! (the spec's, the C macros', the module's, the classic module's), in files and in paths.
+
+pub mod tutorial;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+/// The family this project defines, as its spec names it.
+pub const FAMILY: &str = "gnl_foobar_xmpl";
+
+/// The prefix of the module's own C functions and types (`xmpl_echo_doit`, `XMPL_STAT_ECHO`).
+pub const C_PREFIX: &str = "xmpl_";
+
+/// The classic netlink module beside the family (its protocol is `NETLINK_` and the rest).
+pub const CLASSIC: &str = "nl_foobar_xmpl";
+
+/// The README's one line that names the template's family after `cargo lab new`.
+pub const CREDIT: &str = "Started with `cargo lab new` from genl-lab, the test lab of the";
+
+/// Renames every spelling of [`FAMILY`], [`C_PREFIX`] and [`CLASSIC`] to a new family's.
+pub struct Renamer {
+    from: AhoCorasick,
+    to: Vec<String>,
+}
+
+impl Renamer {
+    /// The rules for the family `name` (already checked by [`check_name`]).
+    pub fn new(name: &str) -> Renamer {
+        let (upper, kebab) = (name.to_uppercase(), name.replace('_', "-"));
+        let classic_rest = CLASSIC.strip_prefix("nl_").unwrap_or(CLASSIC);
+        let rules = [
+            (FAMILY.to_owned(), name.to_owned()),
+            (FAMILY.to_uppercase(), upper.clone()),
+            (FAMILY.replace('_', "-"), kebab),
+            (CLASSIC.to_owned(), format!("nl_{name}")),
+            (CLASSIC.to_uppercase(), format!("NL_{upper}")),
+            (
+                format!("NETLINK_{}", classic_rest.to_uppercase()),
+                format!("NETLINK_{upper}"),
+            ),
+            (C_PREFIX.to_owned(), format!("{name}_")),
+            (C_PREFIX.to_uppercase(), format!("{upper}_")),
+        ];
+        // Leftmost-longest: `gnl_foobar_xmpl` wins over the `xmpl_` or `nl_foobar_xmpl` inside it.
+        let from = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(rules.iter().map(|(from, _)| from))
+            .expect("literal patterns");
+        Renamer {
+            from,
+            to: rules.into_iter().map(|(_, to)| to).collect(),
+        }
+    }
+
+    /// `text` with every spelling renamed.
+    pub fn text(&self, text: &str) -> String {
+        self.from.replace_all(text, &self.to)
+    }
+}
+
+/// What `--minimal` leaves out, by path prefix (files, or folders ending in `/`).
+const MINIMAL_LEAVES_OUT: &[&str] = &[];
+
+/// Whether `--minimal` leaves the tracked file `path` out.
+pub fn left_out_by_minimal(path: &str) -> bool {
+    MINIMAL_LEAVES_OUT.iter().any(|p| path.starts_with(p))
+}
+
+/// Why `name` cannot name a generic netlink family, if it cannot.
+pub fn check_name(name: &str) -> Option<String> {
+    let valid = name.len() <= 15
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    (!valid).then(|| {
+        format!(
+            "{name:?} is not a valid generic netlink family name: use lowercase letters, digits \
+             and `_`, starting with a letter, at most 15 bytes (GENL_NAMSIZ is 16 with its NUL), \
+             e.g. `my_family`"
+        )
+    })
+}
+
+/// The words that must not survive a rename: [`FAMILY`]'s own words (all but a first one of
+/// several, which may be as plain as `gnl`) and [`C_PREFIX`]'s, lowercase.
+fn template_words() -> Vec<String> {
+    let words: Vec<&str> = FAMILY.split('_').collect();
+    let skip = usize::from(words.len() > 1);
+    let mut out: Vec<String> = words[skip..]
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+    out.push(C_PREFIX.trim_matches('_').to_owned());
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether `text` still says one of the template's words (any case, not inside a longer word).
+pub fn says_the_template(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    let letter = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphabetic());
+    template_words().iter().any(|word| {
+        lower.match_indices(word.as_str()).any(|(at, _)| {
+            !letter(lower[..at].chars().next_back()) && !letter(lower[at + word.len()..].chars().next())
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_is_renamed_and_nothing_else() {
+        let r = Renamer::new("demo_fam");
+        let cases = [
+            ("gnl_foobar_xmpl.ko", "demo_fam.ko"),
+            ("GNL_FOOBAR_XMPL_CMD_ECHO", "DEMO_FAM_CMD_ECHO"),
+            ("name-prefix: gnl-foobar-xmpl-a-", "name-prefix: demo-fam-a-"),
+            ("static int xmpl_echo_doit(", "static int demo_fam_echo_doit("),
+            ("XMPL_STAT_ECHO", "DEMO_FAM_STAT_ECHO"),
+            ("kmod/nl_foobar_xmpl.c", "kmod/nl_demo_fam.c"),
+            ("#define NETLINK_FOOBAR_XMPL 28", "#define NETLINK_DEMO_FAM 28"),
+            ("_UAPI_NL_FOOBAR_XMPL_H", "_UAPI_NL_DEMO_FAM_H"),
+            ("gnl_foobar_xmpl_echo", "demo_fam_echo"),
+            ("gnl-raw echo xmpl", "gnl-raw echo xmpl"),
+        ];
+        for (from, to) in cases {
+            assert_eq!(r.text(from), to, "{from}");
+        }
+    }
+
+    #[test]
+    fn family_names_follow_genl_rules() {
+        for good in ["a", "demo_fam", "x2", "abcdefghijklmno"] {
+            assert_eq!(check_name(good), None, "{good}");
+        }
+        for bad in ["", "Demo", "2fam", "_fam", "demo-fam", "abcdefghijklmnop", "fam ily"] {
+            let why = check_name(bad).expect(bad);
+            assert!(why.contains("at most 15 bytes"), "{why}");
+        }
+    }
+
+    #[test]
+    fn the_template_words_are_found_in_any_case_but_not_inside_words() {
+        assert!(says_the_template("insmod gnl_foobar_xmpl.ko"));
+        assert!(says_the_template("FOOBAR"));
+        assert!(says_the_template("struct xmpl_net"));
+        assert!(!says_the_template("generic netlink, family demo_fam"));
+        let r = Renamer::new("demo_fam");
+        assert!(!says_the_template(&r.text("GNL_FOOBAR_XMPL_A_MSG xmpl_dump_ctx")));
+    }
+}
