@@ -137,7 +137,10 @@ fn schema(tools: &Path) -> PathBuf {
 fn spec_tree(sh: &Shell, from: &Path) -> Result<(tempfile_dir::TempDir, PathBuf)> {
     let tools = tools(sh)?;
     let tmp = tempfile_dir::TempDir::new(sh)?;
-    let spec = tmp.path().join("kmod").join(from.file_name().expect("a spec file"));
+    let spec = tmp
+        .path()
+        .join("kmod")
+        .join(from.file_name().expect("a spec file"));
     fs::create_dir_all(spec.parent().expect("a directory"))?;
     fs::copy(from, &spec)?;
     fs::write(tmp.path().join("MAINTAINERS"), "")?;

@@ -1,7 +1,6 @@
 //! `cargo lab new NAME [DIR]`: a renamed copy of this whole lab for a new generic netlink family,
 //! a git repository of its own with one commit, written beside DIR and renamed into place.
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
@@ -160,7 +159,9 @@ fn tracked_files(sh: &Shell, minimal: bool) -> Result<Vec<String>> {
 
 /// Writes the renamed project beside `dir`, makes it a repository, then renames it into place.
 fn write_project(sh: &Shell, name: &str, files: &[String], dir: &Path) -> Result<()> {
-    let parent = dir.parent().context("the new project needs a parent directory")?;
+    let parent = dir
+        .parent()
+        .context("the new project needs a parent directory")?;
     fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     let partial = Partial(parent.join(format!(
         ".{}.cargo-lab-new-{}",
@@ -199,9 +200,8 @@ fn write_project(sh: &Shell, name: &str, files: &[String], dir: &Path) -> Result
         fs::write(partial.0.join(renamer.text(path)), text)?;
     }
     commit(sh, &partial.0, name)?;
-    fs::rename(&partial.0, dir).with_context(|| {
-        format!("cannot rename {} to {}", partial.0.display(), dir.display())
-    })?;
+    fs::rename(&partial.0, dir)
+        .with_context(|| format!("cannot rename {} to {}", partial.0.display(), dir.display()))?;
     std::mem::forget(partial);
     Ok(())
 }
@@ -220,7 +220,11 @@ fn credit(readme: &Path, name: &str) -> Result<()> {
     let Ok(text) = fs::read_to_string(readme) else {
         return Ok(());
     };
-    let credit = format!("{} `{}` example family.", template::CREDIT, template::FAMILY);
+    let credit = format!(
+        "{} `{}` example family.",
+        template::CREDIT,
+        template::FAMILY
+    );
     let mut lines: Vec<String> = text
         .lines()
         .filter(|l| !l.starts_with(template::CREDIT))
@@ -237,52 +241,187 @@ fn credit(readme: &Path, name: &str) -> Result<()> {
 /// `git init` and one commit, with the user's git identity or a stand-in.
 fn commit(sh: &Shell, dir: &Path, name: &str) -> Result<()> {
     let _cd = sh.push_dir(dir);
-    let identity: Vec<&str> = if cmd!(sh, "git config user.email").quiet().ignore_stdout().ignore_stderr().run().is_ok() {
+    let configured = cmd!(sh, "git config user.email")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok();
+    let identity: Vec<&str> = if configured {
         Vec::new()
     } else {
-        vec!["-c", "user.name=cargo lab new", "-c", "user.email=cargo-lab-new@localhost"]
+        vec![
+            "-c",
+            "user.name=cargo lab new",
+            "-c",
+            "user.email=cargo-lab-new@localhost",
+        ]
     };
     let message = format!("{name}: a new generic netlink family, from genl-lab (cargo lab new)");
-    cmd!(sh, "git init -q -b main").run()?;
-    cmd!(sh, "git add -A").run()?;
+    cmd!(sh, "git init -q -b main").quiet().run()?;
+    cmd!(sh, "git add -A").quiet().run()?;
     cmd!(sh, "git {identity...} commit -q -m {message}")
+        .quiet()
         .run()
         .context("cannot commit the new project")?;
     Ok(())
 }
 
-/// Every file of a written project that still says the template's name, with the line.
-pub fn leftovers(dir: &Path) -> Result<Vec<String>> {
-    let mut found = Vec::new();
-    let mut seen = BTreeSet::new();
-    for entry in walk(dir)? {
-        let rel = entry.strip_prefix(dir)?.to_string_lossy().into_owned();
-        if rel.starts_with(".git/") || !seen.insert(rel.clone()) {
-            continue;
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// A scratch directory, removed at the end of the test.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(what: &str) -> Scratch {
+            let dir = std::env::temp_dir().join(format!("lab-new-{what}-{}", std::process::id()));
+            fs::remove_dir_all(&dir).ok();
+            fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
         }
-        if template::says_the_template(&rel) {
-            found.push(format!("{rel}: its path"));
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            fs::remove_dir_all(&self.0).ok();
         }
-        let text = fs::read(&entry).map(|b| String::from_utf8_lossy(&b).into_owned());
-        for (i, line) in text.unwrap_or_default().lines().enumerate() {
-            let credit = rel == "README.md" && line.starts_with(template::CREDIT);
-            if template::says_the_template(line) && !credit {
-                found.push(format!("{rel}:{}: {line}", i + 1));
+    }
+
+    /// Every file of a written project that still says the template's name, with the line.
+    fn leftovers(dir: &Path) -> Result<Vec<String>> {
+        let mut found = Vec::new();
+        let mut seen = BTreeSet::new();
+        for entry in walk(dir)? {
+            let rel = entry.strip_prefix(dir)?.to_string_lossy().into_owned();
+            if rel.starts_with(".git/") || !seen.insert(rel.clone()) {
+                continue;
+            }
+            if template::says_the_template(&rel) {
+                found.push(format!("{rel}: its path"));
+            }
+            let text = fs::read(&entry).map(|b| String::from_utf8_lossy(&b).into_owned());
+            for (i, line) in text.unwrap_or_default().lines().enumerate() {
+                let credit = rel == "README.md" && line.starts_with(template::CREDIT);
+                if template::says_the_template(line) && !credit {
+                    found.push(format!("{rel}:{}: {line}", i + 1));
+                }
             }
         }
+        Ok(found)
     }
-    Ok(found)
-}
 
-fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() && !path.is_symlink() {
-            out.extend(walk(&path)?);
-        } else {
-            out.push(path);
+    fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() && !path.is_symlink() {
+                out.extend(walk(&path)?);
+            } else {
+                out.push(path);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The real tree, renamed: nothing may still say the template's name (but the README's
+    /// credit line), with or without `--minimal`; the result is one commit of every file.
+    #[test]
+    fn a_new_project_says_nothing_of_the_template() {
+        let sh = project::shell().unwrap();
+        for minimal in [false, true] {
+            let scratch = Scratch::new(if minimal { "minimal" } else { "full" });
+            let dir = scratch.0.join("demo_fam");
+            let files = tracked_files(&sh, minimal).unwrap();
+            write_project(&sh, "demo_fam", &files, &dir).unwrap();
+            let found = leftovers(&dir).unwrap();
+            assert!(
+                found.is_empty(),
+                "still says {} (add a rule to template::Renamer):\n{}",
+                template::FAMILY,
+                found.join("\n")
+            );
+            let readme = fs::read_to_string(dir.join("README.md")).unwrap();
+            assert_eq!(
+                readme
+                    .lines()
+                    .filter(|l| l.contains(template::FAMILY))
+                    .count(),
+                1,
+                "{readme}"
+            );
+            assert!(dir.join("kmod/demo_fam.yaml").is_file());
+            let _cd = sh.push_dir(&dir);
+            let committed = cmd!(sh, "git ls-files").read().unwrap();
+            assert_eq!(committed.lines().count(), files.len());
+            assert_eq!(cmd!(sh, "git status --porcelain").read().unwrap(), "");
+            let siblings: Vec<_> = fs::read_dir(&scratch.0).unwrap().flatten().collect();
+            assert_eq!(siblings.len(), 1, "nothing left beside the project");
         }
     }
-    Ok(out)
+
+    #[test]
+    fn bad_names_are_refused_before_anything_is_written() {
+        let sh = project::shell().unwrap();
+        for bad in ["MyFamily", "my-family", "a_name_longer_than_15", "9lives"] {
+            let err = check_family_name(&sh, bad).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("not a valid generic netlink family name"),
+                "{err}"
+            );
+        }
+        let err = check_family_name(&sh, template::FAMILY).unwrap_err();
+        assert!(err.to_string().contains("this lab's own family"), "{err}");
+        for kernel in ["nlctrl", "devlink", "ethtool", "netdev"] {
+            let err = check_family_name(&sh, kernel).unwrap_err();
+            assert!(
+                err.to_string().contains("already a family of the kernel"),
+                "{err}"
+            );
+        }
+        check_family_name(&sh, "demo_fam").unwrap();
+    }
+
+    #[test]
+    fn a_directory_inside_the_checkout_or_with_files_is_refused() {
+        let inside =
+            destination("demo_fam", Some(&project::root().join("target/demo"))).unwrap_err();
+        assert!(
+            inside.to_string().contains("is inside this checkout"),
+            "{inside}"
+        );
+        let scratch = Scratch::new("dest");
+        fs::write(scratch.0.join("something"), "").unwrap();
+        let full = destination("demo_fam", Some(&scratch.0)).unwrap_err();
+        assert!(
+            full.to_string()
+                .contains("exists and is not an empty directory"),
+            "{full}"
+        );
+        let empty = scratch.0.join("empty");
+        fs::create_dir(&empty).unwrap();
+        assert_eq!(
+            destination("demo_fam", Some(&empty)).unwrap(),
+            real_path(&empty)
+        );
+        let up = scratch.0.join("a/../b");
+        assert_eq!(
+            destination("demo_fam", Some(&up)).unwrap(),
+            real_path(&scratch.0).join("b")
+        );
+    }
+
+    #[test]
+    fn a_failed_write_leaves_nothing_behind() {
+        let sh = project::shell().unwrap();
+        let scratch = Scratch::new("failed");
+        let dir = scratch.0.join("demo_fam");
+        let files = vec!["README.md".to_owned(), "no/such/file".to_owned()];
+        write_project(&sh, "demo_fam", &files, &dir).unwrap_err();
+        assert_eq!(fs::read_dir(&scratch.0).unwrap().count(), 0);
+    }
 }

@@ -109,44 +109,61 @@ fn renamed(bytes: &[u8], name: &[u8], new: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nl_codec::{attr, genl_version, message, CTRL_ATTR_FAMILY_NAME, F_REQUEST, GENL_ID_CTRL};
 
-    /// The tutorial's resolve request, as `gnl-tour` drew it.
-    const REQUEST: &str = "\
-```text tour:resolve
---> to the kernel, 40 bytes: CTRL_CMD_GETFAMILY request
-                             nlmsghdr
-    28 00 00 00                len 40
-    10 00                      type GENL_ID_CTRL, nlctrl (16)
-    01 00                      flags REQUEST
-    01 00 00 00                seq 1
-    00 00 00 00                port 0
-                             genlmsghdr
-    03                         cmd CTRL_CMD_GETFAMILY (3)
-    01                         version 1
-    00 00                      reserved
-                             attributes
-    14 00 02 00                CTRL_ATTR_FAMILY_NAME (len 20, type 2)
-    67 6e 6c 5f 66 6f 6f 62      \"gnl_foobar_xmpl\", NUL-terminated
-    61 72 5f 78 6d 70 6c 00
-```
-";
+    /// nlctrl's `CTRL_CMD_GETFAMILY` request for `name`, as a tour block draws it.
+    fn resolve_block(name: &str) -> String {
+        let name_attr = attr(CTRL_ATTR_FAMILY_NAME, format!("{name}\0").as_bytes());
+        let bytes = message(
+            GENL_ID_CTRL,
+            F_REQUEST,
+            1,
+            &genl_version(3, 1, &[name_attr]),
+        );
+        format!("```text tour:resolve\n{}```\n", draw(&bytes))
+    }
 
     #[test]
-    fn a_shorter_name_shortens_the_attribute_and_the_message() {
-        let page = rename_family(REQUEST, "gnl_foobar_xmpl", "demo_fam").unwrap();
-        assert!(page.contains("--> to the kernel, 36 bytes: CTRL_CMD_GETFAMILY request\n"), "{page}");
-        assert!(page.contains("    24 00 00 00                len 36\n"), "{page}");
-        assert!(page.contains("    0d 00 02 00                CTRL_ATTR_FAMILY_NAME (len 13, type 2)\n"), "{page}");
-        assert!(page.contains("    64 65 6d 6f 5f 66 61 6d      \"demo_fam\", NUL-terminated\n"), "{page}");
-        assert!(page.starts_with("```text tour:resolve\n") && page.ends_with("```\n"), "{page}");
-        // The same name again changes nothing.
-        assert_eq!(rename_family(REQUEST, "gnl_foobar_xmpl", "gnl_foobar_xmpl").unwrap(), REQUEST);
+    fn a_new_name_changes_the_attribute_and_the_message_length() {
+        let new = if crate::template::FAMILY == "demo_fam" {
+            "other_fam"
+        } else {
+            "demo_fam"
+        };
+        let page = rename_family(
+            &resolve_block(crate::template::FAMILY),
+            crate::template::FAMILY,
+            new,
+        )
+        .unwrap();
+        assert_eq!(page, resolve_block(new));
+        let len = nl_codec::HDRLEN + nl_codec::GENL_HDRLEN + nl_codec::align4(4 + new.len() + 1);
+        assert!(
+            page.contains(&format!(
+                "--> to the kernel, {len} bytes: CTRL_CMD_GETFAMILY request\n"
+            )),
+            "{page}"
+        );
+        assert!(
+            page.contains(&format!("\"{new}\", NUL-terminated")),
+            "{page}"
+        );
+        assert!(
+            page.contains(&nl_tour::decode::hex(&new.as_bytes()[..4])),
+            "{page}"
+        );
+        // Datagrams without the name stay as they are.
+        let other = resolve_block("nlctrl");
+        assert_eq!(
+            rename_family(&other, crate::template::FAMILY, new).unwrap(),
+            other
+        );
     }
 
     #[test]
     fn a_hand_edited_datagram_is_refused() {
-        let edited = REQUEST.replace("len 40", "len 41");
-        let err = rename_family(&edited, "gnl_foobar_xmpl", "demo_fam").unwrap_err();
+        let page = resolve_block(crate::template::FAMILY).replacen("len ", "len 1", 1);
+        let err = rename_family(&page, crate::template::FAMILY, "demo_fam").unwrap_err();
         assert!(err.to_string().contains("docs/tutorial.md:2:"), "{err}");
     }
 }
