@@ -18,26 +18,49 @@ const TUTORIAL: &str = "docs/tutorial.md";
 
 /// Checks the name and the directory, writes the project, says what to run next.
 pub fn run(args: &NewArgs) -> Result<u8> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    eprint!("{}", create(args, &cwd)?);
+    Ok(0)
+}
+
+/// Writes the project for `args` (a relative DIR is taken from `cwd`) and returns what to tell
+/// the user.
+fn create(args: &NewArgs, cwd: &Path) -> Result<String> {
     let started = Instant::now();
     let sh = project::shell()?;
     check_family_name(&sh, &args.name)?;
-    let dir = destination(&args.name, args.dir.as_deref())?;
+    let given = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| Path::new("..").join(&args.name));
+    let dir = destination(&args.name, &given, cwd)?;
     let files = tracked_files(&sh, args.minimal)?;
-    eprintln!(
-        "==> writing {} ({} files, family {}{})",
-        dir.display(),
-        files.len(),
-        args.name,
-        if args.minimal { ", minimal" } else { "" }
-    );
+    let root = project::root();
+    // Code, not prose: the docs may well show a name (the guide's example family).
+    let texts: Vec<String> = files
+        .iter()
+        .filter(|f| !f.ends_with(".md"))
+        .filter_map(|f| fs::read_to_string(root.join(f)).ok())
+        .collect();
+    let clashes = template::clashes(&Renamer::new(&args.name), texts.iter().map(String::as_str));
+    if let Some(first) = clashes.first() {
+        return Err(usage_error(format!(
+            "the family name {} would clash with names the project already uses ({first}{}): \
+             choose another",
+            args.name,
+            if clashes.len() > 1 { ", ..." } else { "" }
+        )));
+    }
     write_project(&sh, &args.name, &files, &dir)?;
-    eprintln!(
-        "==> {} is a git repository with one commit ({:.1} s). Next:\n    cd {}\n    cargo lab test\n    cargo lab lint",
-        dir.display(),
-        started.elapsed().as_secs_f64(),
-        dir.display()
-    );
-    Ok(0)
+    Ok(format!(
+        "==> wrote {given}: family {name}, {count} files{minimal}, one git commit ({secs:.1} s)\n\
+         next: cd {given} && cargo lab test && cargo lab lint\n",
+        given = given.display(),
+        name = args.name,
+        count = files.len(),
+        minimal = if args.minimal { " (minimal)" } else { "" },
+        secs = started.elapsed().as_secs_f64(),
+    ))
 }
 
 /// Refuses a name that is no valid family name, one the kernel already has, or one that would
@@ -78,12 +101,10 @@ fn kernel_family(specs: &Path, name: &str) -> Result<Option<PathBuf>> {
     Ok(None)
 }
 
-/// DIR as an absolute path (default `../NAME`), refused when it is inside this checkout or
+/// DIR (`given`, from `cwd`) as an absolute path, refused when it is inside this checkout or
 /// exists with something in it.
-fn destination(name: &str, dir: Option<&Path>) -> Result<PathBuf> {
-    let given = dir.map_or_else(|| Path::new("..").join(name), Path::to_owned);
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let dir = real_path(&lexical(&cwd.join(&given)));
+fn destination(name: &str, given: &Path, cwd: &Path) -> Result<PathBuf> {
+    let dir = real_path(&lexical(&cwd.join(given)));
     let root = real_path(&project::root());
     if dir.starts_with(&root) {
         return Err(usage_error(format!(
@@ -268,16 +289,19 @@ fn commit(sh: &Shell, dir: &Path, name: &str) -> Result<()> {
 }
 
 #[cfg(test)]
+mod guide;
+
+#[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
 
     /// A scratch directory, removed at the end of the test.
-    struct Scratch(PathBuf);
+    pub(super) struct Scratch(pub(super) PathBuf);
 
     impl Scratch {
-        fn new(what: &str) -> Scratch {
+        pub(super) fn new(what: &str) -> Scratch {
             let dir = std::env::temp_dir().join(format!("lab-new-{what}-{}", std::process::id()));
             fs::remove_dir_all(&dir).ok();
             fs::create_dir_all(&dir).unwrap();
@@ -388,15 +412,16 @@ mod tests {
 
     #[test]
     fn a_directory_inside_the_checkout_or_with_files_is_refused() {
+        let cwd = std::env::temp_dir();
         let inside =
-            destination("demo_fam", Some(&project::root().join("target/demo"))).unwrap_err();
+            destination("demo_fam", &project::root().join("target/demo"), &cwd).unwrap_err();
         assert!(
             inside.to_string().contains("is inside this checkout"),
             "{inside}"
         );
         let scratch = Scratch::new("dest");
         fs::write(scratch.0.join("something"), "").unwrap();
-        let full = destination("demo_fam", Some(&scratch.0)).unwrap_err();
+        let full = destination("demo_fam", &scratch.0, &cwd).unwrap_err();
         assert!(
             full.to_string()
                 .contains("exists and is not an empty directory"),
@@ -405,12 +430,11 @@ mod tests {
         let empty = scratch.0.join("empty");
         fs::create_dir(&empty).unwrap();
         assert_eq!(
-            destination("demo_fam", Some(&empty)).unwrap(),
+            destination("demo_fam", &empty, &cwd).unwrap(),
             real_path(&empty)
         );
-        let up = scratch.0.join("a/../b");
         assert_eq!(
-            destination("demo_fam", Some(&up)).unwrap(),
+            destination("demo_fam", Path::new("a/../b"), &scratch.0).unwrap(),
             real_path(&scratch.0).join("b")
         );
     }

@@ -38,8 +38,10 @@ impl Renamer {
                 format!("NETLINK_{}", classic_rest.to_uppercase()),
                 format!("NETLINK_{upper}"),
             ),
-            (C_PREFIX.to_owned(), format!("{name}_")),
-            (C_PREFIX.to_uppercase(), format!("{upper}_")),
+            // `_nl_` as in-tree families name their handlers (`netdev_nl_dev_get_doit`), and so
+            // that the module's `XMPL_MCGRP_EVENTS` stays apart from the UAPI's `<FAMILY>_MCGRP_EVENTS`.
+            (C_PREFIX.to_owned(), format!("{name}_nl_")),
+            (C_PREFIX.to_uppercase(), format!("{upper}_NL_")),
         ];
         // Leftmost-longest: `gnl_foobar_xmpl` wins over the `xmpl_` or `nl_foobar_xmpl` inside it.
         let from = AhoCorasick::builder()
@@ -56,6 +58,31 @@ impl Renamer {
     pub fn text(&self, text: &str) -> String {
         self.from.replace_all(text, &self.to)
     }
+}
+
+/// Names the rename would make ambiguous in `texts`: two different names that become one, or a
+/// renamed one that is already there (`genl_ops` for a family called `genl`), one line each.
+pub fn clashes<'a>(renamer: &Renamer, texts: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut words = std::collections::BTreeSet::new();
+    for text in texts {
+        words.extend(text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')));
+    }
+    let mut became: std::collections::BTreeMap<String, &str> = Default::default();
+    let mut out = Vec::new();
+    for word in &words {
+        let new = renamer.text(word);
+        if new == *word {
+            continue;
+        }
+        if words.contains(new.as_str()) {
+            out.push(format!(
+                "{word} would become {new}, which the project already has"
+            ));
+        } else if let Some(other) = became.insert(new.clone(), word) {
+            out.push(format!("{other} and {word} would both become {new}"));
+        }
+    }
+    out
 }
 
 /// What `--minimal` leaves out, by path prefix (files, or folders ending in `/`).
@@ -76,14 +103,14 @@ pub fn check_name(name: &str) -> Option<String> {
     (!valid).then(|| {
         format!(
             "{name:?} is not a valid generic netlink family name: use lowercase letters, digits \
-             and `_`, starting with a letter, at most 15 bytes (GENL_NAMSIZ is 16 with its NUL), \
-             e.g. `my_family`"
+             and `_`, starting with a letter, at most 15 bytes (GENL_NAMSIZ is 16 with its NUL)"
         )
     })
 }
 
 /// The words that must not survive a rename: [`FAMILY`]'s own words (all but a first one of
 /// several, which may be as plain as `gnl`) and [`C_PREFIX`]'s, lowercase.
+#[cfg(test)]
 fn template_words() -> Vec<String> {
     let words: Vec<&str> = FAMILY.split('_').collect();
     let skip = usize::from(words.len() > 1);
@@ -95,6 +122,7 @@ fn template_words() -> Vec<String> {
 }
 
 /// Whether `text` still says one of the template's words (any case, not inside a longer word).
+#[cfg(test)]
 pub fn says_the_template(text: &str) -> bool {
     let lower = text.to_lowercase();
     let letter = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphabetic());
@@ -122,9 +150,9 @@ mod tests {
             ),
             (
                 "static int xmpl_echo_doit(",
-                "static int demo_fam_echo_doit(",
+                "static int demo_fam_nl_echo_doit(",
             ),
-            ("XMPL_STAT_ECHO", "DEMO_FAM_STAT_ECHO"),
+            ("XMPL_MCGRP_EVENTS", "DEMO_FAM_NL_MCGRP_EVENTS"),
             ("kmod/nl_foobar_xmpl.c", "kmod/nl_demo_fam.c"),
             (
                 "#define NETLINK_FOOBAR_XMPL 28",
@@ -132,11 +160,29 @@ mod tests {
             ),
             ("_UAPI_NL_FOOBAR_XMPL_H", "_UAPI_NL_DEMO_FAM_H"),
             ("gnl_foobar_xmpl_echo", "demo_fam_echo"),
+            ("GNL_FOOBAR_XMPL_MCGRP_EVENTS", "DEMO_FAM_MCGRP_EVENTS"),
             ("gnl-raw echo hi", "gnl-raw echo hi"),
         ];
         for (from, to) in cases {
             assert_eq!(r.text(from), to, "{from}");
         }
+    }
+
+    #[test]
+    fn names_that_would_clash_are_found() {
+        let tree = format!(
+            "genl_ops {C_PREFIX}ops {} {}EVENTS",
+            FAMILY.to_uppercase(),
+            C_PREFIX.to_uppercase()
+        );
+        assert!(clashes(&Renamer::new("demo_fam"), [tree.as_str()].into_iter()).is_empty());
+        let taken = format!("{C_PREFIX}ops ab_nl_ops");
+        assert_eq!(
+            clashes(&Renamer::new("ab"), [taken.as_str()].into_iter()),
+            [format!(
+                "{C_PREFIX}ops would become ab_nl_ops, which the project already has"
+            )]
+        );
     }
 
     #[test]
