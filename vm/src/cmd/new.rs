@@ -36,10 +36,15 @@ fn create(args: &NewArgs, cwd: &Path) -> Result<String> {
     let dir = destination(&args.name, &given, cwd)?;
     let files = tracked_files(&sh, args.minimal)?;
     let root = project::root();
-    // Code, not prose: the docs may well show a name (the guide's example family).
+    // Code, not prose nor the renamer's own tests: those may well show an example family.
     let texts: Vec<String> = files
         .iter()
-        .filter(|f| !f.ends_with(".md"))
+        .filter(|f| {
+            !f.ends_with(".md")
+                && !template::SHOWS_EXAMPLE_FAMILIES
+                    .iter()
+                    .any(|p| f.starts_with(p))
+        })
         .filter_map(|f| fs::read_to_string(root.join(f)).ok())
         .collect();
     let clashes = template::clashes(&Renamer::new(&args.name), texts.iter().map(String::as_str));

@@ -17,6 +17,9 @@ pub const CLASSIC: &str = "nl_foobar_xmpl";
 /// The README's one line that names the template's family after `cargo lab new`.
 pub const CREDIT: &str = "Started with `cargo lab new` from genl-lab, the test lab of the";
 
+/// Where this project's code names example families (the renamer and its tests).
+pub const SHOWS_EXAMPLE_FAMILIES: &[&str] = &["vm/src/template/", "vm/src/cmd/new"];
+
 /// Renames every spelling of [`FAMILY`], [`C_PREFIX`] and [`CLASSIC`] to a new family's.
 pub struct Renamer {
     from: AhoCorasick,
