@@ -201,10 +201,6 @@ pub struct NewArgs {
     /// Where the new project goes (a new or empty directory outside this checkout).
     /// Default: ../NAME.
     pub dir: Option<PathBuf>,
-    /// Leave out what a new family does not need on day one: the classic netlink module and its
-    /// clients, the tour, the first-read examples, the benchmarks.
-    #[arg(long)]
-    pub minimal: bool,
 }
 
 /// Arguments of `cargo lab bench`.

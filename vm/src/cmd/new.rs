@@ -34,7 +34,7 @@ fn create(args: &NewArgs, cwd: &Path) -> Result<String> {
         .clone()
         .unwrap_or_else(|| Path::new("..").join(&args.name));
     let dir = destination(&args.name, &given, cwd)?;
-    let files = tracked_files(&sh, args.minimal)?;
+    let files = tracked_files(&sh)?;
     let root = project::root();
     // Code, not prose nor the renamer's own tests: those may well show an example family.
     let texts: Vec<String> = files
@@ -58,12 +58,11 @@ fn create(args: &NewArgs, cwd: &Path) -> Result<String> {
     }
     write_project(&sh, &args.name, &files, &dir)?;
     Ok(format!(
-        "==> wrote {given}: family {name}, {count} files{minimal}, one git commit ({secs:.1} s)\n\
+        "==> wrote {given}: family {name}, {count} files, one git commit ({secs:.1} s)\n\
          next: cd {given} && cargo lab test && cargo lab lint\n",
         given = given.display(),
         name = args.name,
         count = files.len(),
-        minimal = if args.minimal { " (minimal)" } else { "" },
         secs = started.elapsed().as_secs_f64(),
     ))
 }
@@ -169,7 +168,7 @@ fn real_path(path: &Path) -> PathBuf {
 
 /// The files `git` tracks here (so never `target/` or anything untracked) that the new project
 /// gets, relative to the root.
-fn tracked_files(sh: &Shell, minimal: bool) -> Result<Vec<String>> {
+fn tracked_files(sh: &Shell) -> Result<Vec<String>> {
     let listed = cmd!(sh, "git ls-files -z")
         .read()
         .context("cannot list the checkout's files (git ls-files)")?;
@@ -178,7 +177,6 @@ fn tracked_files(sh: &Shell, minimal: bool) -> Result<Vec<String>> {
         .split('\0')
         .filter(|p| !p.is_empty())
         .filter(|p| root.join(p).symlink_metadata().is_ok())
-        .filter(|p| !minimal || !template::left_out_by_minimal(p))
         .map(str::to_owned)
         .collect())
 }
@@ -357,39 +355,37 @@ mod tests {
     }
 
     /// The real tree, renamed: nothing may still say the template's name (but the README's
-    /// credit line), with or without `--minimal`; the result is one commit of every file.
+    /// credit line); the result is one commit of every file.
     #[test]
     fn a_new_project_says_nothing_of_the_template() {
         let sh = project::shell().unwrap();
-        for minimal in [false, true] {
-            let scratch = Scratch::new(if minimal { "minimal" } else { "full" });
-            let dir = scratch.0.join("demo_fam");
-            let files = tracked_files(&sh, minimal).unwrap();
-            write_project(&sh, "demo_fam", &files, &dir).unwrap();
-            let found = leftovers(&dir).unwrap();
-            assert!(
-                found.is_empty(),
-                "still says {} (add a rule to template::Renamer):\n{}",
-                template::FAMILY,
-                found.join("\n")
-            );
-            let readme = fs::read_to_string(dir.join("README.md")).unwrap();
-            assert_eq!(
-                readme
-                    .lines()
-                    .filter(|l| l.contains(template::FAMILY))
-                    .count(),
-                1,
-                "{readme}"
-            );
-            assert!(dir.join("kmod/demo_fam.yaml").is_file());
-            let _cd = sh.push_dir(&dir);
-            let committed = cmd!(sh, "git ls-files").read().unwrap();
-            assert_eq!(committed.lines().count(), files.len());
-            assert_eq!(cmd!(sh, "git status --porcelain").read().unwrap(), "");
-            let siblings: Vec<_> = fs::read_dir(&scratch.0).unwrap().flatten().collect();
-            assert_eq!(siblings.len(), 1, "nothing left beside the project");
-        }
+        let scratch = Scratch::new("full");
+        let dir = scratch.0.join("demo_fam");
+        let files = tracked_files(&sh).unwrap();
+        write_project(&sh, "demo_fam", &files, &dir).unwrap();
+        let found = leftovers(&dir).unwrap();
+        assert!(
+            found.is_empty(),
+            "still says {} (add a rule to template::Renamer):\n{}",
+            template::FAMILY,
+            found.join("\n")
+        );
+        let readme = fs::read_to_string(dir.join("README.md")).unwrap();
+        assert_eq!(
+            readme
+                .lines()
+                .filter(|l| l.contains(template::FAMILY))
+                .count(),
+            1,
+            "{readme}"
+        );
+        assert!(dir.join("kmod/demo_fam.yaml").is_file());
+        let _cd = sh.push_dir(&dir);
+        let committed = cmd!(sh, "git ls-files").read().unwrap();
+        assert_eq!(committed.lines().count(), files.len());
+        assert_eq!(cmd!(sh, "git status --porcelain").read().unwrap(), "");
+        let siblings: Vec<_> = fs::read_dir(&scratch.0).unwrap().flatten().collect();
+        assert_eq!(siblings.len(), 1, "nothing left beside the project");
     }
 
     #[test]

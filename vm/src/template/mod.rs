@@ -88,14 +88,6 @@ pub fn clashes<'a>(renamer: &Renamer, texts: impl Iterator<Item = &'a str>) -> V
     out
 }
 
-/// What `--minimal` leaves out, by path prefix (files, or folders ending in `/`).
-const MINIMAL_LEAVES_OUT: &[&str] = &[];
-
-/// Whether `--minimal` leaves the tracked file `path` out.
-pub fn left_out_by_minimal(path: &str) -> bool {
-    MINIMAL_LEAVES_OUT.iter().any(|p| path.starts_with(p))
-}
-
 /// Why `name` cannot name a generic netlink family, if it cannot.
 pub fn check_name(name: &str) -> Option<String> {
     let valid = name.len() <= 15
