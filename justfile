@@ -40,7 +40,7 @@ fuzz *ARGS:
 bench *ARGS:
     cargo lab bench {{ARGS}}
 
-# Start your own family: a renamed, green copy of the lab (`just new my_family ../my_family`).
+# Start your own family: a renamed, green copy of the lab (`just new NAME [DIR]`).
 new *ARGS:
     cargo lab new {{ARGS}}
 
