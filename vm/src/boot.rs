@@ -13,21 +13,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+use crate::flags::AccelChoice;
 use crate::health::is_kernel_line;
 use crate::kernel::Kernel;
 use crate::project;
 use crate::project::which;
-
-/// What the user asked for with `--accel`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum AccelChoice {
-    /// KVM where it really works (CPU virtualization flags and a usable /dev/kvm), else TCG.
-    Auto,
-    /// Hardware virtualization; fails if /dev/kvm cannot be opened.
-    Kvm,
-    /// Software emulation: slow, but works everywhere.
-    Tcg,
-}
 
 /// The accelerator a VM runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::{debug_kernel, debugfs, project};
+use crate::contract::GCOV_DIR;
+use crate::kernel::debug as debug_kernel;
+use crate::project;
 
 /// lcov 1.x spells the branch switch this way (`--rc branch_coverage=1` in 2.x).
 const BRANCHES: [&str; 2] = ["--rc", "lcov_branch_coverage=1"];
@@ -41,7 +43,7 @@ fn dir() -> PathBuf {
 /// Turns the counters the guest left in `out/gcov/` into `coverage/<run>.info` and prints the
 /// summary. `kmod_dir` is where the modules were built (their `.gcno` files are there).
 pub fn capture(sh: &Shell, kmod_dir: &Path, out: &Path, run: &str) -> Result<()> {
-    let gcda = out.join(debugfs::GCOV_DIR);
+    let gcda = out.join(GCOV_DIR);
     let counters: Vec<PathBuf> = fs::read_dir(&gcda)
         .into_iter()
         .flatten()
@@ -186,7 +188,7 @@ pub fn report() -> Result<u8> {
         .filter(|p| p.extension().is_some_and(|e| e == "info") && !p.ends_with("all.info"))
         .collect();
     if runs.is_empty() {
-        return Err(crate::verdict::usage_error(format!(
+        return Err(crate::error::usage_error(format!(
             "no coverage data in {}: run `cargo lab test --kernel debug` and \
              `cargo lab fuzz --kernel debug` first (coverage needs the lab's debug kernel)",
             dir().display()

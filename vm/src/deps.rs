@@ -400,9 +400,15 @@ pub fn ensure_gdb(no_install: bool) -> Result<()> {
     ensure_needs(GDB_NEEDS, no_install)
 }
 
-/// `GENL_LAB_NO_INSTALL` as `--no-install` reads it, for steps that do not see the flags.
+/// `GENL_LAB_NO_INSTALL` as `--no-install` reads it (clap's falsey rule: unset, empty, `0`, `no`,
+/// `false`, `off`... mean install), for the commands that have no `--no-install`.
 pub fn no_install_from_env() -> bool {
-    std::env::var_os("GENL_LAB_NO_INSTALL").is_some_and(|v| !v.is_empty() && v != "0")
+    use clap::builder::TypedValueParser;
+    std::env::var_os("GENL_LAB_NO_INSTALL").is_some_and(|value| {
+        clap::builder::FalseyValueParser::new()
+            .parse_ref(&clap::Command::new("lab"), None, &value)
+            .unwrap_or(true)
+    })
 }
 
 /// Installs what of `needs` is missing, or fails naming the command when `no_install`.

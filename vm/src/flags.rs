@@ -1,13 +1,10 @@
 //! Every command line of the runner in one place: the commands, the options each takes, and the
-//! options every VM-booting command shares (`VmArgs`). `main.rs` parses and dispatches; the
-//! commands (`cmd/`) take these structs.
+//! options every VM-booting command shares (`VmArgs`). Only option types live here: each command
+//! is `impl flags::X { fn run }` in `cmd/`, `main.rs` parses and dispatches.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use serde::{Deserialize, Serialize};
-
-use crate::boot;
 
 /// The genl-lab runner: build a netlink kernel module, boot it in a VM, test it.
 #[derive(Parser, Debug)]
@@ -22,7 +19,7 @@ pub enum Command {
     /// Build everything, boot each kernel, run the snapshot suite in it, print a verdict.
     Test(TestArgs),
     /// Show the module at work: each client's echo, dump and error, then the kernel log.
-    Demo(VmArgs),
+    Demo(DemoArgs),
     /// Every message on the wire: capture the clients on nlmon, show each byte by name, save a pcap.
     Tour(TourArgs),
     /// Boot a kernel with the module inserted and run CMD as root in it.
@@ -44,7 +41,7 @@ pub enum Command {
     /// Prove the verdict: boot the debug kernel with deliberately broken modules, one bug each.
     Selfcheck(SelfcheckArgs),
     /// The modules' line and branch coverage from the debug kernel's test and fuzz runs (HTML).
-    Coverage,
+    Coverage(CoverageArgs),
     /// Runs inside the guest (started by the other commands, not by hand).
     #[command(hide = true)]
     Guest(GuestArgs),
@@ -58,6 +55,17 @@ pub struct InstallArgs {
     pub no_install: bool,
 }
 
+/// What the user asked for with `--accel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccelChoice {
+    /// KVM where it really works (CPU virtualization flags and a usable /dev/kvm), else TCG.
+    Auto,
+    /// Hardware virtualization; fails if /dev/kvm cannot be opened.
+    Kvm,
+    /// Software emulation: slow, but works everywhere.
+    Tcg,
+}
+
 /// Options shared by every command that boots a VM.
 #[derive(Args, Debug, Clone)]
 pub struct VmArgs {
@@ -68,7 +76,7 @@ pub struct VmArgs {
     pub kernel: Option<String>,
     /// Hardware acceleration: kvm, tcg (software emulation), or auto (kvm only where it really works).
     #[arg(long, default_value = "auto", env = "GENL_LAB_ACCEL")]
-    pub accel: boot::AccelChoice,
+    pub accel: AccelChoice,
     /// Kill a VM that has not finished after this many seconds.
     #[arg(long, default_value_t = 1800, env = "GENL_LAB_TIMEOUT")]
     pub timeout: u64,
@@ -84,13 +92,6 @@ pub struct VmArgs {
     /// Show the whole kernel console while the VM runs (it is always saved to the log).
     #[arg(long, short = 'v')]
     pub verbose: bool,
-    /// Set by commands that boot several kernels side by side: the guests' output goes to
-    /// their logs only.
-    #[arg(skip)]
-    pub quiet: bool,
-    /// Set from `--gdb` by the commands that offer it: boot with QEMU's gdb stub open.
-    #[arg(skip)]
-    pub gdb: bool,
 }
 
 /// `--gdb`, on the commands that keep a guest up for a person.
@@ -110,12 +111,28 @@ pub struct TestArgs {
     pub vm: VmArgs,
     /// Kernels booted side by side (the host's cores are shared among them): default one per 2
     /// host cores.
-    #[arg(long, short = 'j', default_value_t = crate::cmd::default_jobs())]
+    #[arg(long, short = 'j', default_value_t = default_jobs())]
     pub jobs: usize,
     /// Passed to the suite binary, e.g. a test name filter: `cargo lab test -- echo`.
     #[arg(last = true)]
     pub suite_args: Vec<String>,
 }
+
+/// Kernels side by side by default: one VM (2 vCPUs) per two host cores, at least one.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
+/// Arguments of `cargo lab demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub vm: VmArgs,
+}
+
+/// Arguments of `cargo lab coverage` (none).
+#[derive(Args, Debug)]
+pub struct CoverageArgs {}
 
 /// Arguments of `cargo lab tour`.
 #[derive(Args, Debug)]
@@ -249,65 +266,7 @@ pub struct SelfcheckArgs {
 /// Arguments of `lab guest` (passed by the host, not typed by users).
 #[derive(Args, Debug)]
 pub struct GuestArgs {
-    /// Shared directory for guest.json and dmesg.txt.
+    /// The job the host wrote (`contract::GuestJob`, `target/lab/<kernel>/guest-job.json`).
     #[arg(long)]
-    pub out: PathBuf,
-    /// The clients.
-    #[arg(long)]
-    pub bin_dir: PathBuf,
-    /// The modules built for this kernel.
-    #[arg(long)]
-    pub kmod_dir: PathBuf,
-    /// The kernel's name in the lab (5.10, 6.1...).
-    #[arg(long)]
-    pub kernel_name: String,
-    #[command(subcommand)]
-    pub mode: Mode,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Mode {
-    /// Run the suite binary (it loads and unloads the modules itself).
-    Test {
-        #[arg(long)]
-        suite: PathBuf,
-        #[arg(last = true)]
-        args: Vec<String>,
-    },
-    /// Insert the modules, show each client at work, then the kernel log.
-    Demo,
-    /// Insert the modules and run a command.
-    Exec {
-        #[arg(last = true, required = true)]
-        command: Vec<String>,
-    },
-    /// Insert the module and time each client (`cargo lab bench`).
-    Bench(GuestPlan),
-    /// Insert the modules and replace this process with an interactive shell.
-    Shell,
-    /// Stay up for `cargo lab watch`: run the suite for each request the host leaves in DIR.
-    Watch {
-        #[arg(long)]
-        dir: PathBuf,
-    },
-}
-
-/// How many iterations of each workload the guest runs.
-#[derive(Args, Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct GuestPlan {
-    /// In-process one-shots: open, resolve, echo, close.
-    #[arg(long)]
-    pub oneshot: u32,
-    /// Echoes on one open socket.
-    #[arg(long)]
-    pub steady: u32,
-    /// Dumps, of `dump_count` messages each.
-    #[arg(long)]
-    pub dumps: u32,
-    /// Messages per dump.
-    #[arg(long)]
-    pub dump_count: u32,
-    /// Whole `echo` processes.
-    #[arg(long)]
-    pub processes: u32,
+    pub job: PathBuf,
 }

@@ -59,7 +59,7 @@ pub fn prepare(
     if let Modules::Follow(_) = modules {
         let scripts = kernel.boot.join("vmlinux-gdb.py");
         if !scripts.is_file() {
-            return Err(crate::verdict::usage_error(format!(
+            return Err(crate::error::usage_error(format!(
                 "watch --gdb follows the module through its reloads with the kernel's \
                  lx-symbols, and {} has no gdb scripts (vmlinux-gdb.py, built beside vmlinux \
                  by CONFIG_GDB_SCRIPTS; Debian's packages have none): use --kernel debug, or \

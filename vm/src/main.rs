@@ -1,18 +1,22 @@
 //! The genl-lab runner (`cargo lab ...`): resolves kernels, builds the module and the clients,
 //! boots virtme-ng VMs, runs the suite inside them and turns what happened into a verdict.
+//!
+//! Layers, each importing only from those below it: `error`, `flags`, `contract` and the helpers
+//! (`project`, `apt`, `deps`, `toolchain`, `health`) at the bottom; `kernel/`; `build`, `boot`;
+//! `verdict/`; `coverage`, `gdb`, `ynl`; the guest side (`guest/`); the commands (`cmd/`) on top.
 
 mod apt;
 mod boot;
 mod build;
 mod cmd;
+mod contract;
 mod coverage;
-mod debug_kernel;
-mod debugfs;
 mod deps;
+mod error;
 mod flags;
 mod gdb;
+mod guest;
 mod health;
-mod junit;
 mod kernel;
 mod project;
 mod template;
@@ -24,8 +28,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::error::{exit_code_of_error, EXIT_USAGE};
 use crate::flags::{Cli, Command};
-use crate::verdict::EXIT_USAGE;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -37,26 +41,26 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Test(args) => cmd::test::run(&args),
-        Command::Demo(args) => cmd::demo::run(&args),
-        Command::Tour(args) => cmd::tour::run(&args),
-        Command::Exec(args) => cmd::exec::run(&args),
-        Command::Watch(args) => cmd::watch::run(&args),
-        Command::Shell(args) => cmd::exec::shell(&args),
-        Command::Kernels(args) => cmd::kernels::run(&args),
-        Command::New(args) => cmd::new::run(&args),
-        Command::Lint(args) => cmd::lint::run(&args),
-        Command::Bench(args) => cmd::bench::run(&args),
-        Command::Fuzz(args) => cmd::fuzz::run(&args),
-        Command::Coverage => coverage::report(),
-        Command::Selfcheck(args) => cmd::selfcheck::run(&args),
-        Command::Guest(args) => cmd::guest::run(&args),
+        Command::Test(args) => args.run(),
+        Command::Demo(args) => args.run(),
+        Command::Tour(args) => args.run(),
+        Command::Exec(args) => args.run(),
+        Command::Watch(args) => args.run(),
+        Command::Shell(args) => args.run(),
+        Command::Kernels(args) => args.run(),
+        Command::New(args) => args.run(),
+        Command::Lint(args) => args.run(),
+        Command::Bench(args) => args.run(),
+        Command::Fuzz(args) => args.run(),
+        Command::Coverage(args) => args.run(),
+        Command::Selfcheck(args) => args.run(),
+        Command::Guest(args) => args.run(),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(verdict::exit_code_of_error(&err))
+            ExitCode::from(exit_code_of_error(&err))
         }
     }
 }

@@ -3,17 +3,21 @@
 
 use anyhow::Result;
 
-use crate::flags::VmArgs;
-use crate::verdict::overall_exit_code;
+use super::{BootPlan, GuestTask};
+use crate::contract::Mode;
+use crate::{flags, verdict};
 
-/// Runs the demo on each kernel asked for.
-pub fn run(args: &VmArgs) -> Result<u8> {
-    let prep = super::prepare(args)?;
-    let mut verdicts = Vec::new();
-    for kernel in &prep.kernels {
-        let run = super::boot_guest(&prep, kernel, args, &["demo".to_owned()])?;
-        run.verdict.print();
-        verdicts.push(run.verdict);
+impl flags::DemoArgs {
+    /// Runs the demo on each kernel asked for.
+    pub fn run(&self) -> Result<u8> {
+        let prep = super::prepare(&self.vm)?;
+        let plan = BootPlan::new(&self.vm, 1);
+        let task = GuestTask::new(Mode::Demo);
+        let verdicts = super::each_kernel(&prep, 1, |prep, kernel| {
+            let run = super::run_on(prep, kernel, &plan, &task)?;
+            run.verdict.print();
+            Ok(run.verdict)
+        })?;
+        Ok(verdict::overall_exit_code(&verdicts))
     }
-    Ok(overall_exit_code(&verdicts))
 }

@@ -4,54 +4,53 @@
 
 use anyhow::Result;
 
-use crate::flags::FuzzArgs;
-use crate::verdict::{overall_exit_code, summary_table};
-use crate::{build, project};
+use super::{BootPlan, GuestTask};
+use crate::contract::Mode;
+use crate::{build, flags, project, verdict};
 
-/// Runs the reliability scenarios on every kernel asked for; returns the worst verdict's code.
-pub fn run(args: &FuzzArgs) -> Result<u8> {
-    let mut vm = args.vm.clone();
-    vm.hardened = true;
-    let prep = super::prepare(&vm)?;
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64 % 1_000_000_000_000)
-    });
-    eprintln!(
-        "==> fuzz: seed {seed}, {} messages per protocol (replay: cargo lab fuzz --seed {seed} --count {})",
-        args.count, args.count
-    );
-    let fuzzer = prep.bin_dir.join(build::FUZZER).display().to_string();
-    let mut verdicts = Vec::new();
-    for kernel in &prep.kernels {
-        let mut mode = vec![
-            "exec".to_owned(),
-            "--".to_owned(),
-            fuzzer.clone(),
-            args.only.clone(),
-        ];
-        if args.only != "privileges" {
-            mode.extend([
-                "--count".to_owned(),
-                args.count.to_string(),
-                "--seed".to_owned(),
-                seed.to_string(),
-            ]);
-        }
-        // The debug kernel injects faults too (failslab, fail_page_alloc, fail_function).
-        if kernel.debug && args.only == "all" {
-            mode.push("--faults".to_owned());
-        }
-        mode.extend(args.extra.iter().cloned());
-        let mut run = super::boot_guest(&prep, kernel, &vm, &mode)?;
-        super::capture_coverage(&prep, kernel, &mut run.verdict, "fuzz");
-        run.verdict.print();
-        verdicts.push(run.verdict);
+impl flags::FuzzArgs {
+    /// Runs the reliability scenarios on every kernel asked for; returns the worst verdict's code.
+    pub fn run(&self) -> Result<u8> {
+        let prep = super::prepare(&self.vm)?;
+        let plan = BootPlan {
+            hardened: true,
+            ..BootPlan::new(&self.vm, 1)
+        };
+        let seed = self.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64 % 1_000_000_000_000)
+        });
+        eprintln!(
+            "==> fuzz: seed {seed}, {} messages per protocol (replay: cargo lab fuzz --seed {seed} --count {})",
+            self.count, self.count
+        );
+        let fuzzer = prep.bin_dir.join(build::FUZZER).display().to_string();
+        let verdicts = super::each_kernel(&prep, 1, |prep, kernel| {
+            let mut command = vec![fuzzer.clone(), self.only.clone()];
+            if self.only != "privileges" {
+                command.extend([
+                    "--count".to_owned(),
+                    self.count.to_string(),
+                    "--seed".to_owned(),
+                    seed.to_string(),
+                ]);
+            }
+            // The debug kernel injects faults too (failslab, fail_page_alloc, fail_function).
+            if kernel.debug && self.only == "all" {
+                command.push("--faults".to_owned());
+            }
+            command.extend(self.extra.iter().cloned());
+            let task = GuestTask {
+                coverage: Some("fuzz"),
+                ..GuestTask::new(Mode::Exec { command })
+            };
+            let run = super::run_on(prep, kernel, &plan, &task)?;
+            run.verdict.print();
+            Ok(run.verdict)
+        })?;
+        verdict::conclude(&project::lab_dir(), &verdicts)?;
+        eprintln!("==> fuzz: seed {seed}");
+        Ok(verdict::overall_exit_code(&verdicts))
     }
-    eprintln!();
-    eprint!("{}", summary_table(&verdicts));
-    crate::junit::write_run(&project::lab_dir(), &verdicts)?;
-    eprintln!("==> fuzz: seed {seed}");
-    Ok(overall_exit_code(&verdicts))
 }

@@ -3,16 +3,23 @@
 
 use anyhow::Result;
 
-use crate::flags::KernelsArgs;
+use crate::flags::{self, KernelsArgs};
+use crate::kernel::debug as debug_kernel;
 use crate::kernel::{self, Toolchain, FLAVOURS, LINES};
-use crate::{debug_kernel, project, toolchain};
+use crate::{deps, project, toolchain};
 
-/// Prints the table of kernels (after updating or checking them if asked).
-pub fn run(args: &KernelsArgs) -> Result<u8> {
+impl flags::KernelsArgs {
+    /// Prints the table of kernels (after updating or checking them if asked).
+    pub fn run(&self) -> Result<u8> {
+        run(self)
+    }
+}
+
+fn run(args: &KernelsArgs) -> Result<u8> {
     let sh = project::shell()?;
     if let Some(names) = &args.check {
         for spec in kernel::parse_specs(Some(names))? {
-            let k = kernel::resolve(&sh, &spec)?;
+            let k = kernel::resolve(&sh, &spec, deps::no_install_from_env())?;
             println!("{}: {} ({})", k.name, k.release, k.compiler);
         }
         return Ok(0);

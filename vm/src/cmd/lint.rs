@@ -9,13 +9,19 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::apt::Apt;
-use crate::flags::LintArgs;
+use crate::flags::{self, LintArgs};
 use crate::kernel;
 use crate::project::which;
 use crate::{build, deps, project, ynl};
 
-/// Runs every check, reports each, and fails if any failed.
-pub fn run(args: &LintArgs) -> Result<u8> {
+impl flags::LintArgs {
+    /// Runs every check, reports each, and fails if any failed.
+    pub fn run(&self) -> Result<u8> {
+        run(self)
+    }
+}
+
+fn run(args: &LintArgs) -> Result<u8> {
     let specs = kernel::parse_specs(Some(&args.kernel))?;
     deps::ensure(args.install.no_install)?;
     deps::ensure_lint(args.install.no_install)?;
@@ -41,7 +47,7 @@ pub fn run(args: &LintArgs) -> Result<u8> {
         ynl::check_generated(&sh),
     );
     for spec in &specs {
-        let mut kernel = kernel::resolve(&sh, spec)?;
+        let mut kernel = kernel::resolve(&sh, spec, args.install.no_install)?;
         if let kernel::KernelSpec::Debian { line, .. } = spec {
             if let Some(suite) = kernel::line_named(line).sparse_suite {
                 eprintln!(

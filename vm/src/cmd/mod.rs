@@ -1,11 +1,12 @@
-//! The subcommands, one file each, and what the VM-booting ones share: preparing the host,
-//! booting a kernel with the guest side of the lab, and judging what came back.
+//! The commands, one file each (`impl flags::X { fn run }`), and what the VM-booting ones share:
+//! preparing the host, the boot plan, and the per-kernel loop that builds the module, boots the
+//! kernel with a guest job, and has its verdict decided and written.
 
 pub mod bench;
+mod coverage;
 pub mod demo;
 pub mod exec;
 pub mod fuzz;
-pub mod guest;
 pub mod kernels;
 pub mod lint;
 pub mod new;
@@ -18,14 +19,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use xshell::Shell;
 
 use crate::boot::{self, Accel, Boot};
+use crate::contract::{GuestJob, GuestReport, Mode, GUEST_REPORT, PER_BOOT};
 use crate::flags::VmArgs;
 use crate::kernel::{self, Kernel};
-use crate::verdict::{Outcome, Verdict};
-use crate::{build, coverage, debug_kernel, debugfs, deps, health, project, ynl};
+use crate::verdict::{self, Verdict};
+use crate::{build, deps, project, ynl};
 
 /// Everything built on the host before any VM boots.
 pub struct Prepared {
@@ -49,14 +51,14 @@ pub struct PrepTimings {
 pub fn prepare(args: &VmArgs) -> Result<Prepared> {
     let specs = kernel::parse_specs(args.kernel.as_deref())?;
     deps::ensure(args.install.no_install)?;
-    if specs.contains(&kernel::KernelSpec::Debug) && debug_kernel::cached()?.is_none() {
+    if specs.contains(&kernel::KernelSpec::Debug) && kernel::debug::cached()?.is_none() {
         deps::ensure_kernel_build(args.install.no_install)?;
     }
     let sh = project::shell()?;
     let (accel, why) = boot::choose_accel(args.accel)?;
     eprintln!("==> accelerator: {} ({why})", accel.name());
     let started = Instant::now();
-    let kernels = kernel::resolve_all(&sh, &specs)?;
+    let kernels = kernel::resolve_all(&sh, &specs, args.install.no_install)?;
     let kernel_resolve = started.elapsed().as_secs_f64();
     for k in &kernels {
         eprintln!(
@@ -91,14 +93,51 @@ impl Prepared {
     }
 }
 
+/// How each guest of a command boots: the flags, and what the command decided at run time.
+#[derive(Debug, Clone)]
+pub struct BootPlan {
+    /// Seconds before a VM is killed (three times that on the debug kernel).
+    pub timeout: u64,
+    /// Allocator debugging: slub_debug=FZPU, and KFENCE sampling where the kernel has it.
+    pub hardened: bool,
+    /// The whole kernel console on the terminal.
+    pub verbose: bool,
+    /// Several guests side by side: their output goes to their logs only.
+    pub quiet: bool,
+    /// QEMU's gdb stub open (`--gdb`).
+    pub gdb: bool,
+    /// vCPUs per guest.
+    pub cpus: u16,
+}
+
+impl BootPlan {
+    /// The plan of `side_by_side` guests at a time: `--cpus`, else the host's cores shared among
+    /// them. (`cargo lab test` on 6.1 under TCG, 2-core host: 1 vCPU 123.6 s, 2 109.3 s, 3 140.2 s,
+    /// 4 145.0 s.)
+    pub fn new(args: &VmArgs, side_by_side: usize) -> BootPlan {
+        let cpus = args.cpus.unwrap_or_else(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            u16::try_from((cores / side_by_side.max(1)).max(1)).unwrap_or(u16::MAX)
+        });
+        BootPlan {
+            timeout: args.timeout,
+            hardened: args.hardened,
+            verbose: args.verbose,
+            quiet: side_by_side > 1,
+            gdb: false,
+            cpus,
+        }
+    }
+}
+
 /// Runs `one` for every kernel, `jobs` kernels at a time (VMs side by side), and returns the
-/// verdicts in the kernels' order. With more than one at a time the guests' output goes to their
+/// results in the kernels' order. With more than one at a time the guests' output goes to their
 /// logs only and each kernel prints its progress lines and its verdict.
-pub fn each_kernel(
+pub fn each_kernel<T: Send>(
     prep: &Prepared,
     jobs: usize,
-    one: impl Fn(&Prepared, &Kernel) -> Result<Verdict> + Sync,
-) -> Result<Vec<Verdict>> {
+    one: impl Fn(&Prepared, &Kernel) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
     let jobs = prep.side_by_side(jobs);
     if jobs == 1 {
         return prep.kernels.iter().map(|k| one(prep, k)).collect();
@@ -111,7 +150,7 @@ pub fn each_kernel(
     let (kernels, accel, bin_dir, timings) =
         (&prep.kernels, prep.accel, &prep.bin_dir, prep.timings);
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: std::sync::Mutex<Vec<(usize, Result<Verdict>)>> = Default::default();
+    let results: std::sync::Mutex<Vec<(usize, Result<T>)>> = Default::default();
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
@@ -133,8 +172,8 @@ pub fn each_kernel(
                     let Some(kernel) = mine.kernels.get(i) else {
                         break;
                     };
-                    let verdict = one(&mine, kernel);
-                    results.lock().unwrap().push((i, verdict));
+                    let result = one(&mine, kernel);
+                    results.lock().unwrap().push((i, result));
                 }
             });
         }
@@ -144,74 +183,55 @@ pub fn each_kernel(
     results.into_iter().map(|(_, v)| v).collect()
 }
 
-/// What the guest side reports in `guest.json`.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct GuestReport {
-    /// Exit code of what the guest ran (the suite, the demo, the user's command).
-    pub exit_code: i32,
-    pub passed: u32,
-    pub failed: u32,
-    /// Problems the guest found outside the tests (e.g. a module that would not unload).
-    pub problems: Vec<String>,
-    /// The guest's clock (Unix seconds) when the guest side started and when it finished.
-    #[serde(default)]
-    pub started: f64,
-    #[serde(default)]
-    pub finished: f64,
-    /// How long the guest side ran, by the guest's monotonic clock.
-    #[serde(default)]
-    pub seconds: f64,
+/// What a command runs on each kernel: a guest mode, against which modules, and whether the
+/// debug kernel's coverage of it counts.
+pub struct GuestTask {
+    pub mode: Mode,
+    /// The modules' sources (`kmod/`, or the selfcheck's broken one).
+    pub kmod_src: PathBuf,
+    /// The name coverage saves the run under (`test`, `fuzz`), or None for no coverage.
+    pub coverage: Option<&'static str>,
 }
 
-/// Files a run leaves in `target/lab/<kernel>/`.
-pub const CONSOLE_LOG: &str = "console.log";
-pub const DMESG: &str = "dmesg.txt";
-pub const GUEST_REPORT: &str = "guest.json";
+impl GuestTask {
+    /// `mode` with the project's modules, no coverage.
+    pub fn new(mode: Mode) -> GuestTask {
+        GuestTask {
+            mode,
+            kmod_src: project::root().join("kmod"),
+            coverage: None,
+        }
+    }
+}
 
-/// One boot of one kernel running a guest mode, judged.
-pub struct GuestRun {
+/// One boot of one kernel running a guest task, judged.
+pub struct KernelRun {
     pub verdict: Verdict,
     pub report: Option<GuestReport>,
     /// The host's clock when vng started and when it exited (None when it never started).
     pub vm_window: Option<(SystemTime, SystemTime)>,
 }
 
-/// Builds the module for `kernel`, boots it, runs `lab guest <mode...>` inside and judges.
-pub fn boot_guest(
+/// The per-kernel step of every VM-booting command: builds the module for `kernel`, boots it with
+/// the guest job, captures coverage, then has the verdict decided and written, once.
+pub fn run_on(
     prep: &Prepared,
     kernel: &Kernel,
-    args: &VmArgs,
-    mode: &[String],
-) -> Result<GuestRun> {
-    boot_guest_with(prep, kernel, args, mode, &project::root().join("kmod"))
-}
-
-/// [`boot_guest`] with the modules of `kmod_src` instead of `kmod/`.
-pub fn boot_guest_with(
-    prep: &Prepared,
-    kernel: &Kernel,
-    args: &VmArgs,
-    mode: &[String],
-    kmod_src: &Path,
-) -> Result<GuestRun> {
+    plan: &BootPlan,
+    task: &GuestTask,
+) -> Result<KernelRun> {
     let start = Instant::now();
     let _lock = project::lock_kernel_dir(&kernel.name)?;
     let out = project::kernel_dir(&kernel.name);
     fs::create_dir_all(&out)?;
-    for stale in [
-        CONSOLE_LOG,
-        DMESG,
-        GUEST_REPORT,
-        "summary.json",
-        debugfs::KMEMLEAK_REPORT,
-    ] {
+    for stale in PER_BOOT {
         fs::remove_file(out.join(stale)).ok();
     }
     eprintln!(
         "==> [{}] building the module against {}",
         kernel.name, kernel.release
     );
-    let kmod_dir = match build::module_from(&prep.sh, kernel, kmod_src, &[]) {
+    let kmod_dir = match build::module_from(&prep.sh, kernel, &task.kmod_src, &[]) {
         Ok(dir) => dir,
         Err(err) => {
             let verdict = Verdict::infra(
@@ -221,15 +241,16 @@ pub fn boot_guest_with(
                 &out,
                 start.elapsed(),
             );
-            return Ok(GuestRun {
+            verdict.record()?;
+            return Ok(KernelRun {
                 verdict,
                 report: None,
                 vm_window: None,
             });
         }
     };
-    let exec = guest_command(prep, kernel, &kmod_dir, mode)?;
-    let boot = guest_boot(prep, kernel, args, exec);
+    let exec = guest_job(prep, kernel, &kmod_dir, task.mode.clone()).write()?;
+    let boot = guest_boot(prep, kernel, plan, exec);
     let timeout = boot.timeout.as_secs();
     eprintln!(
         "==> [{}] booting {} under {} (timeout {} s)",
@@ -241,7 +262,13 @@ pub fn boot_guest_with(
     let vm_started = SystemTime::now();
     let result = boot.run()?;
     let vm_window = (vm_started, SystemTime::now());
-    let (mut verdict, report) = judge(kernel, prep.accel, &out, &result, timeout);
+    // The debug kernel's run promises its coverage: counters that cannot be read fail it.
+    let coverage_run = task.coverage.filter(|_| kernel.debug);
+    let capture =
+        || crate::coverage::capture(&prep.sh, &kmod_dir, &out, coverage_run.unwrap_or_default());
+    let coverage: Option<&dyn Fn() -> Result<()>> = coverage_run.map(|_| &capture as _);
+    let (mut verdict, report) =
+        verdict::judge(kernel, prep.accel, &out, &result, timeout, coverage);
     verdict.seconds = start.elapsed().as_secs_f64();
     if let Some(report) = &report {
         let guest_end = fs::metadata(out.join(GUEST_REPORT))
@@ -249,13 +276,23 @@ pub fn boot_guest_with(
             .unwrap_or(vm_window.1);
         verdict.boot_seconds = Some(split_vm(vm_window, guest_end, report.seconds).0);
     }
-    verdict.save()?;
-    crate::junit::write_kernel(&verdict)?;
-    Ok(GuestRun {
+    verdict.record()?;
+    Ok(KernelRun {
         verdict,
         report,
         vm_window: Some(vm_window),
     })
+}
+
+/// The job of the guest side on `kernel`, modules in `kmod_dir`.
+pub fn guest_job(prep: &Prepared, kernel: &Kernel, kmod_dir: &Path, mode: Mode) -> GuestJob {
+    GuestJob {
+        out: project::kernel_dir(&kernel.name),
+        bin_dir: prep.bin_dir.clone(),
+        kmod_dir: kmod_dir.to_owned(),
+        kernel_name: kernel.name.clone(),
+        mode,
+    }
 }
 
 /// Splits the VM's time into boot, guest work and shutdown, in seconds. The guest's end is the
@@ -277,102 +314,39 @@ pub fn split_vm(
     (in_vm - shutdown - tests, tests, shutdown)
 }
 
-/// The boot of `kernel` that runs the guest command `exec`, as every VM-booting command makes it.
+/// The boot of `kernel` that runs `exec`, as every VM-booting command makes it.
 pub fn guest_boot<'k>(
     prep: &Prepared,
     kernel: &'k Kernel,
-    args: &VmArgs,
+    plan: &BootPlan,
     exec: Vec<String>,
 ) -> Boot<'k> {
     // KASAN, lockdep and kmemleak make everything about three times slower under TCG.
     let timeout = if kernel.debug {
-        args.timeout.saturating_mul(3)
+        plan.timeout.saturating_mul(3)
     } else {
-        args.timeout
+        plan.timeout
     };
     Boot {
         kernel,
         accel: prep.accel,
         out_dir: project::kernel_dir(&kernel.name),
         rw_dirs: vec![project::root().join("tests")],
-        append: allocator_args(kernel, args.hardened),
+        append: allocator_args(kernel, plan.hardened),
         exec,
         timeout: Duration::from_secs(timeout),
-        verbose: args.verbose,
-        quiet: args.quiet,
+        verbose: plan.verbose,
+        quiet: plan.quiet,
         kill: None,
-        gdb: args.gdb,
-        cpus: vcpus(args, 1),
+        gdb: plan.gdb,
+        cpus: plan.cpus,
     }
-}
-
-/// The vCPUs of each of `side_by_side` guests: `--cpus`, else the host's cores shared among them.
-/// (`cargo lab test` on 6.1 under TCG, 2-core host: 1 vCPU 123.6 s, 2 109.3 s, 3 140.2 s, 4 145.0 s.)
-pub fn vcpus(args: &VmArgs, side_by_side: usize) -> u16 {
-    args.cpus.unwrap_or_else(|| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        u16::try_from((cores / side_by_side.max(1)).max(1)).unwrap_or(u16::MAX)
-    })
-}
-
-/// On the debug kernel: the run's coverage of the modules (see `coverage`). Counters that
-/// cannot be read fail the run, since a debug run promises them.
-pub fn capture_coverage(prep: &Prepared, kernel: &Kernel, verdict: &mut Verdict, run: &str) {
-    if !kernel.debug || verdict.result == Outcome::InfraFailed {
-        return;
-    }
-    let out = project::kernel_dir(&kernel.name);
-    let kmod_dir = out.join("build").join("kmod");
-    if let Err(err) = coverage::capture(&prep.sh, &kmod_dir, &out, run) {
-        eprintln!("==> [{}] coverage: {err:#}", kernel.name);
-        if verdict.result == Outcome::Passed {
-            verdict.result = Outcome::TestsFailed;
-            verdict.reason = format!("coverage: {err:#}");
-            verdict.save().ok();
-        }
-    }
-}
-
-/// The command line of the guest side: this very binary, `guest`, where things are, and `mode`.
-pub fn guest_command(
-    prep: &Prepared,
-    kernel: &Kernel,
-    kmod_dir: &Path,
-    mode: &[String],
-) -> Result<Vec<String>> {
-    let exe = std::env::current_exe().context("cannot find the lab's own binary")?;
-    // A rebuild while the lab runs (cargo build, another cargo lab) replaces the binary: Linux then
-    // names the running one `... (deleted)`, and the guest wants the new one at the same path.
-    let exe = PathBuf::from(
-        exe.to_string_lossy()
-            .trim_end_matches(" (deleted)")
-            .to_owned(),
-    );
-    let mut argv = vec![
-        exe.display().to_string(),
-        "guest".into(),
-        "--out".into(),
-        project::kernel_dir(&kernel.name).display().to_string(),
-        "--bin-dir".into(),
-        prep.bin_dir.display().to_string(),
-        "--kmod-dir".into(),
-        kmod_dir.display().to_string(),
-        "--kernel-name".into(),
-        kernel.name.clone(),
-    ];
-    argv.extend(mode.iter().cloned());
-    Ok(argv)
-}
-
-/// Kernels side by side by default: one VM (2 vCPUs) per two host cores, at least one.
-pub fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
 
 /// The allocator's kernel arguments. `--hardened`: SLUB debugging everywhere, KFENCE sampling
-/// where it exists. The debug kernel always gets some SLUB debugging: a cache without it keeps per-CPU "sheaves"
-/// (7.x), arrays that still hold the pointer of every object handed out from them, and kmemleak,
-/// which scans those arrays, then takes a leaked object for a referenced one.
+/// where it exists. The debug kernel always gets some SLUB debugging: a cache without it keeps
+/// per-CPU "sheaves" (7.x), arrays that still hold the pointer of every object handed out from
+/// them, and kmemleak, which scans those arrays, then takes a leaked object for a referenced one.
 fn allocator_args(kernel: &Kernel, hardened: bool) -> Vec<String> {
     if !hardened {
         return if kernel.debug {
@@ -388,215 +362,13 @@ fn allocator_args(kernel: &Kernel, hardened: bool) -> Vec<String> {
     args
 }
 
-/// Turns the logs and the guest's report into a verdict: an unhealthy kernel outranks failed
-/// tests, and no report at all is an infrastructure failure.
-fn judge(
-    kernel: &Kernel,
-    accel: Accel,
-    out: &Path,
-    boot: &boot::BootResult,
-    timeout: u64,
-) -> (Verdict, Option<GuestReport>) {
-    let console = fs::read_to_string(&boot.console_log).unwrap_or_default();
-    let dmesg = fs::read_to_string(out.join(DMESG)).unwrap_or_default();
-    let kmemleak = fs::read_to_string(out.join(debugfs::KMEMLEAK_REPORT)).unwrap_or_default();
-    let report: Option<GuestReport> = fs::read_to_string(out.join(GUEST_REPORT))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
-    let guest_accel = if dmesg.contains("Hypervisor detected: KVM") {
-        "kvm"
-    } else if dmesg.is_empty() {
-        accel.name()
-    } else {
-        "tcg"
-    };
-    let mut verdict = Verdict {
-        kernel: kernel.name.clone(),
-        release: kernel.release.clone(),
-        compiler: kernel.compiler.clone(),
-        accel: guest_accel.to_owned(),
-        result: Outcome::Passed,
-        reason: String::new(),
-        passed: report.as_ref().map_or(0, |r| r.passed),
-        failed: report.as_ref().map_or(0, |r| r.failed),
-        seconds: boot.took.as_secs_f64(),
-        boot_seconds: None,
-        guest_seconds: report.as_ref().map(|r| r.seconds),
-        logs: out.to_owned(),
-    };
-    let findings: Vec<String> = health::scan(&dmesg)
-        .iter()
-        .map(|f| f.describe(DMESG))
-        .chain(
-            health::scan_console(&console)
-                .iter()
-                .map(|f| f.describe(CONSOLE_LOG)),
-        )
-        .chain(
-            health::scan(&kmemleak)
-                .iter()
-                .map(|f| f.describe(debugfs::KMEMLEAK_REPORT)),
-        )
-        .collect();
-    (verdict.result, verdict.reason) = if let Some(first) = findings.first() {
-        (Outcome::KernelUnhealthy, first.clone())
-    } else if boot.timed_out {
-        (
-            Outcome::InfraFailed,
-            format!("the VM did not finish within {timeout} s and was killed (raise --timeout?)"),
-        )
-    } else if accel == Accel::Kvm && guest_accel != "kvm" {
-        (
-            Outcome::InfraFailed,
-            "KVM was asked for but the guest ran without it".to_owned(),
-        )
-    } else {
-        match &report {
-            None => (
-                Outcome::InfraFailed,
-                format!(
-                    "the guest never reported (vng exited with {}): see {}",
-                    boot.status.map_or("a signal".to_owned(), |c| c.to_string()),
-                    CONSOLE_LOG
-                ),
-            ),
-            Some(r) if !r.problems.is_empty() => (Outcome::TestsFailed, r.problems.join("; ")),
-            Some(r) if r.failed > 0 => (
-                Outcome::TestsFailed,
-                format!("{} of {} tests failed", r.failed, r.failed + r.passed),
-            ),
-            Some(r) if r.exit_code != 0 => (
-                Outcome::TestsFailed,
-                format!("the guest command exited with {}", r.exit_code),
-            ),
-            Some(_) => (Outcome::Passed, String::new()),
-        }
-    };
-    (verdict, report)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn kernel() -> Kernel {
-        Kernel {
-            name: "6.1".into(),
-            release: "6.1.0-56-amd64".into(),
-            provenance: String::new(),
-            boot: PathBuf::new(),
-            kbuild: PathBuf::new(),
-            make_vars: Vec::new(),
-            build_root: None,
-            compiler: String::new(),
-            has_kfence: false,
-            debug: false,
-        }
-    }
-
-    /// Judges a run from the files a guest would leave behind.
-    fn judge_files(
-        console: &str,
-        dmesg: Option<&str>,
-        report: Option<&str>,
-        timed_out: bool,
-    ) -> Verdict {
-        let dir = std::env::temp_dir().join(format!(
-            "lab-judge-{}-{}",
-            std::process::id(),
-            rand_suffix()
-        ));
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join(CONSOLE_LOG), console).unwrap();
-        if let Some(d) = dmesg {
-            fs::write(dir.join(DMESG), d).unwrap();
-        }
-        if let Some(r) = report {
-            fs::write(dir.join(GUEST_REPORT), r).unwrap();
-        }
-        let boot = boot::BootResult {
-            status: Some(0),
-            timed_out,
-            console_log: dir.join(CONSOLE_LOG),
-            took: Duration::from_secs(1),
-        };
-        let (verdict, _) = judge(&kernel(), Accel::Tcg, &dir, &boot, 60);
-        fs::remove_dir_all(&dir).ok();
-        verdict
-    }
-
-    fn rand_suffix() -> u128 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    }
-
-    const PASSED: &str = r#"{"exit_code":0,"passed":10,"failed":0,"problems":[]}"#;
-
-    #[test]
-    fn a_clean_run_passes() {
-        let v = judge_files(
-            "ok\n",
-            Some("[ 1.0] gnl_foobar_xmpl: registered\n"),
-            Some(PASSED),
-            false,
-        );
-        assert_eq!(v.result, Outcome::Passed);
-        assert_eq!((v.passed, v.failed), (10, 0));
-        assert_eq!(v.accel, "tcg");
-    }
-
-    #[test]
-    fn a_warning_makes_the_kernel_unhealthy_even_when_tests_pass() {
-        let v = judge_files(
-            "",
-            Some("[ 2.0] WARNING: CPU: 0 PID: 1 at x\n"),
-            Some(PASSED),
-            false,
-        );
-        assert_eq!(v.result, Outcome::KernelUnhealthy);
-        assert!(
-            v.reason.starts_with("WARNING in dmesg.txt line 1"),
-            "{}",
-            v.reason
-        );
-    }
-
-    #[test]
-    fn a_panic_on_the_console_is_found_without_dmesg() {
-        let v = judge_files(
-            "[ 3.0] Kernel panic - not syncing: Fatal exception\n",
-            None,
-            None,
-            false,
-        );
-        assert_eq!(v.result, Outcome::KernelUnhealthy);
-    }
-
-    #[test]
-    fn failures_timeouts_and_silence_have_their_own_outcomes() {
-        let failed = r#"{"exit_code":101,"passed":8,"failed":2,"problems":[]}"#;
-        let v = judge_files("", Some(""), Some(failed), false);
-        assert_eq!(v.result, Outcome::TestsFailed);
-        assert_eq!(v.reason, "2 of 10 tests failed");
-        assert_eq!(
-            judge_files("", None, None, true).result,
-            Outcome::InfraFailed
-        );
-        let silent = judge_files("", None, None, false);
-        assert_eq!(silent.result, Outcome::InfraFailed);
-        assert!(silent.reason.contains("never reported"));
-        let leak = r#"{"exit_code":0,"passed":3,"failed":0,"problems":["gnl_foobar_xmpl does not unload"]}"#;
-        assert_eq!(
-            judge_files("", Some(""), Some(leak), false).result,
-            Outcome::TestsFailed
-        );
-    }
-
     #[test]
     fn hardened_boots_add_kfence_only_where_the_kernel_has_it() {
-        let mut k = kernel();
+        let mut k = Kernel::for_tests();
         assert!(allocator_args(&k, false).is_empty());
         assert_eq!(allocator_args(&k, true), ["slub_debug=FZPU"]);
         k.debug = true;

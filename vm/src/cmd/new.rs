@@ -8,19 +8,21 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
+use crate::error::usage_error;
 use crate::flags::NewArgs;
 use crate::template::{self, Renamer};
-use crate::verdict::usage_error;
 use crate::{project, ynl};
 
 /// The tutorial, whose byte dumps carry the family's name (see `template::tutorial`).
 const TUTORIAL: &str = "docs/tutorial.md";
 
-/// Checks the name and the directory, writes the project, says what to run next.
-pub fn run(args: &NewArgs) -> Result<u8> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    eprint!("{}", create(args, &cwd)?);
-    Ok(0)
+impl NewArgs {
+    /// Checks the name and the directory, writes the project, says what to run next.
+    pub fn run(&self) -> Result<u8> {
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        eprint!("{}", create(self, &cwd)?);
+        Ok(0)
+    }
 }
 
 /// Writes the project for `args` (a relative DIR is taken from `cwd`) and returns what to tell

@@ -5,9 +5,12 @@
 
 use anyhow::Result;
 
-use crate::flags::SelfcheckArgs;
-use crate::verdict::{usage_error, Outcome, Verdict};
-use crate::{debug_kernel, project};
+use super::{BootPlan, GuestTask};
+use crate::contract::Mode;
+use crate::error::usage_error;
+use crate::kernel::debug as debug_kernel;
+use crate::verdict::{Outcome, Verdict};
+use crate::{flags, project};
 
 /// Each bug, and the text the verdict's reason must quote from the kernel's report.
 const CASES: &[(&str, Option<&str>)] = &[
@@ -22,8 +25,14 @@ const CASES: &[(&str, Option<&str>)] = &[
     ("ubsan", Some("UBSAN: array-index-out-of-bounds")),
 ];
 
-/// Runs every case; exit 0 when each verdict is the expected one.
-pub fn run(args: &SelfcheckArgs) -> Result<u8> {
+impl flags::SelfcheckArgs {
+    /// Runs every case; exit 0 when each verdict is the expected one.
+    pub fn run(&self) -> Result<u8> {
+        run(self)
+    }
+}
+
+fn run(args: &flags::SelfcheckArgs) -> Result<u8> {
     let known: Vec<&str> = CASES.iter().map(|(bug, _)| *bug).collect();
     if let Some(bad) = args.cases.iter().find(|c| !known.contains(&c.as_str())) {
         return Err(usage_error(format!(
@@ -34,6 +43,7 @@ pub fn run(args: &SelfcheckArgs) -> Result<u8> {
     let mut vm = args.vm.clone();
     vm.kernel = Some(vm.kernel.unwrap_or_else(|| debug_kernel::NAME.to_owned()));
     let prep = super::prepare(&vm)?;
+    let plan = BootPlan::new(&vm, 1);
     let src = project::root().join("vm/selfcheck");
     let mut wrong = Vec::new();
     let mut rows = Vec::new();
@@ -46,9 +56,14 @@ pub fn run(args: &SelfcheckArgs) -> Result<u8> {
             let mut case = kernel.clone();
             case.name = format!("selfcheck-{bug}");
             let trigger = format!("echo {bug} > /sys/module/lab_broken/parameters/trigger");
-            let mode = ["exec", "--", "sh", "-c", &trigger].map(str::to_owned);
+            let task = GuestTask {
+                kmod_src: src.clone(),
+                ..GuestTask::new(Mode::Exec {
+                    command: ["sh", "-c", &trigger].map(str::to_owned).to_vec(),
+                })
+            };
             eprintln!("==> selfcheck: {bug} on {}", kernel.name);
-            let run = super::boot_guest_with(&prep, &case, &vm, &mode, &src)?;
+            let run = super::run_on(&prep, &case, &plan, &task)?;
             let ok = caught(&run.verdict, *expected);
             rows.push(format!(
                 "{:<10} {:<7} {:<17} {}",

@@ -2,45 +2,41 @@
 
 use anyhow::Result;
 
-use crate::flags::TestArgs;
-use crate::verdict::{overall_exit_code, summary_table};
-use crate::{build, project};
+use super::{BootPlan, GuestTask};
+use crate::contract::Mode;
+use crate::{build, flags, project, verdict};
 
-/// Runs the suite on every kernel asked for and returns the exit code of the worst verdict.
-pub fn run(args: &TestArgs) -> Result<u8> {
-    let mut vm = args.vm.clone();
-    let prep = super::prepare(&vm)?;
-    let side_by_side = prep.side_by_side(args.jobs);
-    vm.quiet = side_by_side > 1;
-    vm.cpus = Some(super::vcpus(&vm, side_by_side));
-    eprintln!("==> building the test suite");
-    let suite = build::suite(&prep.sh)?;
-    let verdicts = super::each_kernel(&prep, args.jobs, |prep, kernel| {
-        let mut mode = vec![
-            "test".to_owned(),
-            "--suite".to_owned(),
-            suite.display().to_string(),
-            "--".to_owned(),
-        ];
-        mode.extend(args.suite_args.iter().cloned());
-        let mut run = super::boot_guest(prep, kernel, &vm, &mode)?;
-        super::capture_coverage(prep, kernel, &mut run.verdict, "test");
-        run.verdict.print();
-        Ok(run.verdict)
-    })?;
-    eprintln!();
-    eprint!("{}", summary_table(&verdicts));
-    crate::junit::write_run(&project::lab_dir(), &verdicts)?;
-    let passed: u32 = verdicts.iter().map(|v| v.passed).sum();
-    let failed: u32 = verdicts.iter().map(|v| v.failed).sum();
-    // The closing line in the form CI systems read: every test of every kernel.
-    println!("lab: {passed} passed, {failed} failed");
-    if pending_snapshots() {
-        eprintln!(
-            "==> snapshots changed: review them with `cargo insta review` (or `just review`)"
-        );
+impl flags::TestArgs {
+    /// Runs the suite on every kernel asked for and returns the exit code of the worst verdict.
+    pub fn run(&self) -> Result<u8> {
+        let prep = super::prepare(&self.vm)?;
+        let plan = BootPlan::new(&self.vm, prep.side_by_side(self.jobs));
+        eprintln!("==> building the test suite");
+        let suite = build::suite(&prep.sh)?;
+        let task = GuestTask {
+            coverage: Some("test"),
+            ..GuestTask::new(Mode::Test {
+                suite,
+                args: self.suite_args.clone(),
+            })
+        };
+        let verdicts = super::each_kernel(&prep, self.jobs, |prep, kernel| {
+            let run = super::run_on(prep, kernel, &plan, &task)?;
+            run.verdict.print();
+            Ok(run.verdict)
+        })?;
+        verdict::conclude(&project::lab_dir(), &verdicts)?;
+        let passed: u32 = verdicts.iter().map(|v| v.passed).sum();
+        let failed: u32 = verdicts.iter().map(|v| v.failed).sum();
+        // The closing line in the form CI systems read: every test of every kernel.
+        println!("lab: {passed} passed, {failed} failed");
+        if pending_snapshots() {
+            eprintln!(
+                "==> snapshots changed: review them with `cargo insta review` (or `just review`)"
+            );
+        }
+        Ok(verdict::overall_exit_code(&verdicts))
     }
-    Ok(overall_exit_code(&verdicts))
 }
 
 /// Whether the run left `.snap.new` files in the source tree.

@@ -5,17 +5,20 @@
 
 use anyhow::Result;
 
-use crate::flags::TourArgs;
-use crate::verdict::{usage_error, Outcome};
-use crate::{build, project};
+use super::{BootPlan, GuestTask};
+use crate::contract::{Mode, PCAP, SVG};
+use crate::error::usage_error;
+use crate::verdict::Outcome;
+use crate::{build, flags, project};
 
-/// The capture's file name in `target/lab/<kernel>/`.
-pub const PCAP: &str = "netlink.pcap";
-/// The diagram's file name in `target/lab/<kernel>/` (`docs/genl-message.svg` is a copy).
-pub const SVG: &str = "genl-message.svg";
+impl flags::TourArgs {
+    /// Runs the tour on the one kernel asked for.
+    pub fn run(&self) -> Result<u8> {
+        run(self)
+    }
+}
 
-/// Runs the tour on the one kernel asked for.
-pub fn run(args: &TourArgs) -> Result<u8> {
+fn run(args: &flags::TourArgs) -> Result<u8> {
     let prep = super::prepare(&args.vm)?;
     let [kernel] = prep.kernels.as_slice() else {
         return Err(usage_error(
@@ -25,9 +28,7 @@ pub fn run(args: &TourArgs) -> Result<u8> {
     let out = project::kernel_dir(&kernel.name);
     let (pcap, svg) = (out.join(PCAP), out.join(SVG));
     std::fs::remove_file(&pcap).ok();
-    let mut mode = vec![
-        "exec".to_owned(),
-        "--".to_owned(),
+    let mut command = vec![
         prep.bin_dir.join(build::TOUR).display().to_string(),
         "--pcap".to_owned(),
         pcap.display().to_string(),
@@ -35,12 +36,18 @@ pub fn run(args: &TourArgs) -> Result<u8> {
         svg.display().to_string(),
     ];
     if args.json {
-        mode.push("--json".to_owned());
+        command.push("--json".to_owned());
     }
     for client in &args.clients {
-        mode.extend(["--client".to_owned(), client.clone()]);
+        command.extend(["--client".to_owned(), client.clone()]);
     }
-    let run = super::boot_guest(&prep, kernel, &args.vm, &mode)?;
+    let plan = BootPlan::new(&args.vm, 1);
+    let run = super::run_on(
+        &prep,
+        kernel,
+        &plan,
+        &GuestTask::new(Mode::Exec { command }),
+    )?;
     if run.verdict.result == Outcome::Passed {
         eprintln!(
             "==> [{name}] capture: {pcap} (open it with `tshark -r {pcap} -V` or Wireshark); \

@@ -3,9 +3,8 @@
 //! the filtered tests) in the running guest, judged as `cargo lab test` judges a run. A kernel that
 //! became unhealthy, or a module that will not unload, gets a new boot.
 //!
-//! Host and guest talk through files in `target/lab/<kernel>/watch/` (shared over 9p): the guest
-//! writes `ready`; the host writes `request-N.json`; the guest answers with the round's
-//! `guest.json` and then `done-N`; `stop` ends the guest.
+//! Host and guest talk through files in `target/lab/<kernel>/watch/` (shared over 9p), as
+//! `contract::watch` says.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,35 +15,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use notify::{RecursiveMode, Watcher};
 
-use super::{Prepared, GUEST_REPORT};
+use super::{BootPlan, Prepared};
 use crate::boot::BootResult;
-use crate::flags::{VmArgs, WatchArgs};
+use crate::contract::{watch as protocol, Mode, CONSOLE_LOG, GUEST_REPORT, WATCH_DIR};
+use crate::error::usage_error;
+use crate::flags::{self, WatchArgs};
 use crate::kernel::Kernel;
-use crate::verdict::{usage_error, Outcome, Verdict};
+use crate::verdict::{self, Outcome, Verdict};
 use crate::{build, gdb, project};
-
-/// The files of the host-guest protocol, shared with the guest side.
-pub mod protocol {
-    use std::path::{Path, PathBuf};
-
-    pub const READY: &str = "ready";
-    pub const STOP: &str = "stop";
-
-    /// What the host asks of one round.
-    #[derive(Debug, serde::Serialize, serde::Deserialize)]
-    pub struct Request {
-        pub suite: PathBuf,
-        pub suite_args: Vec<String>,
-    }
-
-    pub fn request(dir: &Path, round: u32) -> PathBuf {
-        dir.join(format!("request-{round}.json"))
-    }
-
-    pub fn done(dir: &Path, round: u32) -> PathBuf {
-        dir.join(format!("done-{round}"))
-    }
-}
 
 /// What a changed file makes the loop redo, from the cheapest to the most.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -149,21 +127,16 @@ impl<'scope> WarmVm<'scope> {
         scope: &'scope Scope<'scope, 'env>,
         prep: &'env Prepared,
         kernel: &'env Kernel,
-        args: &'env VmArgs,
+        plan: &'env BootPlan,
         kmod_dir: &Path,
     ) -> Result<WarmVm<'scope>> {
-        let dir = project::kernel_dir(&kernel.name).join("watch");
+        let dir = project::kernel_dir(&kernel.name).join(WATCH_DIR);
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
         std::fs::create_dir_all(&dir)?;
-        let mode = [
-            "watch".to_owned(),
-            "--dir".to_owned(),
-            dir.display().to_string(),
-        ];
-        let exec = super::guest_command(prep, kernel, kmod_dir, &mode)?;
-        let mut boot = super::guest_boot(prep, kernel, args, exec);
+        let exec = super::guest_job(prep, kernel, kmod_dir, Mode::Watch).write()?;
+        let mut boot = super::guest_boot(prep, kernel, plan, exec);
         boot.timeout = Duration::MAX;
         let kill = Arc::new(AtomicBool::new(false));
         boot.kill = Some(kill.clone());
@@ -212,8 +185,14 @@ impl<'scope> WarmVm<'scope> {
     }
 }
 
-/// Boots one kernel and reruns the suite on every change until Ctrl-C (exit 130).
-pub fn run(args: &WatchArgs) -> Result<u8> {
+impl flags::WatchArgs {
+    /// Boots one kernel and reruns the suite on every change until Ctrl-C (exit 130).
+    pub fn run(&self) -> Result<u8> {
+        run(self)
+    }
+}
+
+fn run(args: &WatchArgs) -> Result<u8> {
     let prep = super::prepare(&args.vm)?;
     let [kernel] = prep.kernels.as_slice() else {
         return Err(usage_error(
@@ -242,20 +221,20 @@ pub fn run(args: &WatchArgs) -> Result<u8> {
         kernel.name, kernel.release
     );
     let mut kmod_dir = build::module(&prep.sh, kernel, &[])?;
-    let vm_args = VmArgs {
+    let plan = BootPlan {
         gdb: args.debugger.gdb,
-        ..args.vm.clone()
+        ..BootPlan::new(&args.vm, 1)
     };
-    if vm_args.gdb {
+    if plan.gdb {
         let out = project::kernel_dir(&kernel.name);
         let follow = gdb::Modules::Follow(&kmod_dir);
-        let init = gdb::prepare(&prep.sh, kernel, &out, follow, vm_args.install.no_install)?;
+        let init = gdb::prepare(&prep.sh, kernel, &out, follow, args.vm.install.no_install)?;
         eprintln!("{}", gdb::how_to_follow(kernel, &init));
     }
-    let args_vm = &vm_args;
+    let plan = &plan;
 
     std::thread::scope(|scope| -> Result<u8> {
-        let mut vm = WarmVm::boot(scope, &prep, kernel, args_vm, &kmod_dir)?;
+        let mut vm = WarmVm::boot(scope, &prep, kernel, plan, &kmod_dir)?;
         let mut since = Instant::now();
         let mut rebuilt = Duration::ZERO;
         let mut booting = true;
@@ -274,12 +253,13 @@ pub fn run(args: &WatchArgs) -> Result<u8> {
                 RoundEnd::VmLost(why) => {
                     let out = project::kernel_dir(&kernel.name);
                     if let Some(ended) = vm.stop() {
-                        let (verdict, _) = super::judge(kernel, prep.accel, &out, &ended, 0);
+                        let (verdict, _) =
+                            verdict::judge(kernel, prep.accel, &out, &ended, 0, None);
                         verdict.print();
                     }
                     eprintln!("==> [{}] {why}: booting it again", kernel.name);
                     // The same code would end it the same way: the next round waits for a change.
-                    vm = WarmVm::boot(scope, &prep, kernel, args_vm, &kmod_dir)?;
+                    vm = WarmVm::boot(scope, &prep, kernel, plan, &kmod_dir)?;
                 }
                 RoundEnd::Judged(verdict, must_reboot) => {
                     verdict.print();
@@ -295,7 +275,7 @@ pub fn run(args: &WatchArgs) -> Result<u8> {
                         eprintln!("==> [{}] rebooting: {}", kernel.name, verdict.reason);
                         vm.stop();
                         // As above: booted now, so that the next round finds it warm.
-                        vm = WarmVm::boot(scope, &prep, kernel, args_vm, &kmod_dir)?;
+                        vm = WarmVm::boot(scope, &prep, kernel, plan, &kmod_dir)?;
                     }
                 }
             }
@@ -374,13 +354,12 @@ fn round(
     let boot = BootResult {
         status: Some(0),
         timed_out: false,
-        console_log: out.join(super::CONSOLE_LOG),
+        console_log: out.join(CONSOLE_LOG),
         took: start.elapsed(),
     };
-    let (mut verdict, report) = super::judge(kernel, prep.accel, &out, &boot, 0);
+    let (mut verdict, report) = verdict::judge(kernel, prep.accel, &out, &boot, 0, None);
     verdict.seconds = start.elapsed().as_secs_f64();
-    verdict.save()?;
-    crate::junit::write_kernel(&verdict)?;
+    verdict.record()?;
     // Failed tests keep the VM; an unhealthy kernel, or a module left behind, does not.
     let must_reboot = match verdict.result {
         Outcome::KernelUnhealthy | Outcome::InfraFailed => true,

@@ -1,20 +1,17 @@
 //! `cargo lab bench`: what each client costs per round trip (in the VM), and with `--lab` what the
 //! lab itself costs per run, next to a bare boot of the same kernel.
 //!
-//! Client benchmarks: the host boots each kernel with `lab guest ... bench`; the guest side
-//! ([`in_guest`]) inserts the module and runs every client's `bench` subcommand (see
+//! Client benchmarks: the host boots each kernel with the guest job `bench`; the guest side
+//! (`guest::bench`) inserts the module and runs every client's `bench` subcommand (see
 //! `userland/INTERFACE.md`), times whole `echo` processes and counts their system calls with
 //! `strace -c -f`, and leaves the raw samples in `bench-raw.json`. The host turns them into
 //! statistics, one JSON file per run under `target/lab/bench/`, a Markdown table (each client
 //! next to the C raw-socket client) and an SVG chart of the latest run of every kernel.
 
-mod measure;
 mod phases;
 mod report;
 mod stats;
 mod watch;
-
-pub use measure::in_guest;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,57 +19,34 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 
-use crate::flags::{BenchArgs, GuestPlan};
+use super::{BootPlan, GuestTask};
+use crate::contract::{BenchPlan, Mode, RawRun, BENCH_RAW};
+use crate::flags::{self, BenchArgs};
 use crate::project;
 use crate::verdict::Outcome;
-use measure::{RawRun, RAW_FILE};
 use report::{chart, latest_results, table, versions};
 use stats::{summarize, RunResult};
 
-impl GuestPlan {
-    fn new(quick: bool) -> Self {
-        if quick {
-            GuestPlan {
-                oneshot: 50,
-                steady: 200,
-                dumps: 1,
-                dump_count: 10_000,
-                processes: 10,
-            }
-        } else {
-            GuestPlan {
-                oneshot: 1000,
-                steady: 10_000,
-                dumps: 5,
-                dump_count: 100_000,
-                processes: 200,
-            }
+/// The iterations of a benchmark run, or of a smoke run with `--quick`.
+fn plan(quick: bool) -> BenchPlan {
+    if quick {
+        BenchPlan {
+            oneshot: 50,
+            steady: 200,
+            dumps: 1,
+            dump_count: 10_000,
+            processes: 10,
+        }
+    } else {
+        BenchPlan {
+            oneshot: 1000,
+            steady: 10_000,
+            dumps: 5,
+            dump_count: 100_000,
+            processes: 200,
         }
     }
-
-    fn guest_args(&self) -> Vec<String> {
-        [
-            ("--oneshot", self.oneshot),
-            ("--steady", self.steady),
-            ("--dumps", self.dumps),
-            ("--dump-count", self.dump_count),
-            ("--processes", self.processes),
-        ]
-        .iter()
-        .flat_map(|(flag, n)| [(*flag).to_owned(), n.to_string()])
-        .collect()
-    }
 }
-
-/// The clients, the C raw-socket one first: it is the reference the others are compared with.
-/// `gnl-neli-baseline` is the plainest neli client (router, `resolve_genl_family`): what neli
-/// costs before `gnl-rust` does anything about it.
-pub const CLIENTS: [&str; 4] = [
-    lab_facts::GNL_RAW,
-    lab_facts::GNL_RUST,
-    lab_facts::GNL_NELI_BASELINE,
-    lab_facts::GNL_LIBNL,
-];
 
 /// The baseline is a second binary of the gnl-rust package, which `build::clients` builds but
 /// does not put in the clients' directory (it is no client of the suite).
@@ -86,8 +60,14 @@ fn copy_baseline(bin_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `cargo lab bench`.
-pub fn run(args: &BenchArgs) -> Result<u8> {
+impl flags::BenchArgs {
+    /// `cargo lab bench`.
+    pub fn run(&self) -> Result<u8> {
+        run(self)
+    }
+}
+
+fn run(args: &BenchArgs) -> Result<u8> {
     if args.lab {
         phases::lab(args)
     } else {
@@ -102,21 +82,20 @@ fn bench_dir() -> PathBuf {
 fn clients(args: &BenchArgs) -> Result<u8> {
     let prep = super::prepare(&args.vm)?;
     copy_baseline(&prep.bin_dir)?;
-    let plan = GuestPlan::new(args.quick);
+    let boot = BootPlan::new(&args.vm, 1);
+    let task = GuestTask::new(Mode::Bench(plan(args.quick)));
     let versions = versions(&prep.sh);
     let dir = bench_dir();
     fs::create_dir_all(&dir)?;
     let mut code = 0;
     for kernel in &prep.kernels {
-        let mut mode = vec!["bench".to_owned()];
-        mode.extend(plan.guest_args());
-        let run = super::boot_guest(&prep, kernel, &args.vm, &mode)?;
+        let run = super::run_on(&prep, kernel, &boot, &task)?;
         if run.verdict.result != Outcome::Passed {
             run.verdict.print();
             code = code.max(run.verdict.result.exit_code());
             continue;
         }
-        let raw_path = run.verdict.logs.join(RAW_FILE);
+        let raw_path = run.verdict.logs.join(BENCH_RAW);
         let raw: RawRun = serde_json::from_str(
             &fs::read_to_string(&raw_path)
                 .with_context(|| format!("the guest left no {}", raw_path.display()))?,
@@ -157,15 +136,4 @@ fn clients(args: &BenchArgs) -> Result<u8> {
 /// Now, in UTC, ISO 8601 to the second (`2026-08-24T15:03:11Z`): the results' timestamps.
 fn now_iso() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_plan_becomes_the_guest_s_arguments() {
-        let plan = GuestPlan::new(false);
-        assert_eq!(plan.guest_args()[..2], ["--oneshot", "1000"]);
-    }
 }

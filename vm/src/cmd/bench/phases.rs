@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 use super::bench_dir;
 use super::watch::{self, WatchFigures};
 use crate::build;
-use crate::cmd::split_vm;
-use crate::flags::{BenchArgs, VmArgs};
+use crate::cmd::{split_vm, BootPlan, GuestTask, Prepared};
+use crate::contract::{Mode, GUEST_REPORT};
+use crate::error::EXIT_INFRA_FAILED;
+use crate::flags::BenchArgs;
 use crate::kernel::Kernel;
-use crate::verdict::{Outcome, EXIT_INFRA_FAILED};
+use crate::verdict::Outcome;
 
 /// Wall time of each phase of a `cargo lab test` run, in seconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -87,14 +89,13 @@ pub(super) fn lab(args: &BenchArgs) -> Result<u8> {
     fs::create_dir_all(&dir)?;
     let mut code = 0;
     let mut singles = Vec::new();
+    let plan = BootPlan::new(&args.vm, 1);
+    let task = GuestTask::new(Mode::Test {
+        suite,
+        args: Vec::new(),
+    });
     for kernel in &prep.kernels {
-        let mode = vec![
-            "test".to_owned(),
-            "--suite".to_owned(),
-            suite.display().to_string(),
-            "--".to_owned(),
-        ];
-        let run = crate::cmd::boot_guest(&prep, kernel, &args.vm, &mode)?;
+        let run = crate::cmd::run_on(&prep, kernel, &plan, &task)?;
         run.verdict.print();
         let (Some(vm_window), Some(report)) = (run.vm_window, run.report.as_ref()) else {
             code = EXIT_INFRA_FAILED;
@@ -103,7 +104,7 @@ pub(super) fn lab(args: &BenchArgs) -> Result<u8> {
         if run.verdict.result != Outcome::Passed {
             code = code.max(run.verdict.result.exit_code());
         }
-        let guest_end = fs::metadata(run.verdict.logs.join(crate::cmd::GUEST_REPORT))
+        let guest_end = fs::metadata(run.verdict.logs.join(GUEST_REPORT))
             .and_then(|m| m.modified())
             .unwrap_or(vm_window.1);
         let (boot, tests, shutdown) = split_vm(vm_window, guest_end, report.seconds);
@@ -121,7 +122,7 @@ pub(super) fn lab(args: &BenchArgs) -> Result<u8> {
             "==> [{}] bare boot: the same VM with --exec true",
             kernel.name
         );
-        let bare_boot = bare_boot(&prep, kernel, &args.vm)?;
+        let bare_boot = bare_boot(&prep, kernel, &plan)?;
         let timeout = std::time::Duration::from_secs(args.vm.timeout);
         let watch = watch::figures(kernel, prep.accel.name(), timeout)?;
         let phases = LabPhases {
@@ -192,7 +193,7 @@ fn together(singles: &[(String, f64)], accel: &str) -> Result<String> {
     Ok(format!(
         "| figure | measured | target |\n|---|---:|---|\n\
          | `cargo lab test --kernel {list}` ({} at a time) / slowest single run ({slowest}, {slowest_s:.1} s) | {seconds:.1} s, {:.2}× | under 1.5× |\n",
-        crate::cmd::default_jobs(),
+        crate::flags::default_jobs(),
         seconds / slowest_s
     ))
 }
@@ -227,12 +228,8 @@ pub(super) fn unix_secs(t: SystemTime) -> f64 {
 
 /// Seconds of the lab's own VM of `kernel` (the same `vng` options) running `true` instead of
 /// the guest side: the floor any lab run stands on.
-pub(super) fn bare_boot(
-    prep: &crate::cmd::Prepared,
-    kernel: &Kernel,
-    args: &VmArgs,
-) -> Result<f64> {
-    let mut boot = crate::cmd::guest_boot(prep, kernel, args, vec!["true".to_owned()]);
+pub(super) fn bare_boot(prep: &Prepared, kernel: &Kernel, plan: &BootPlan) -> Result<f64> {
+    let mut boot = crate::cmd::guest_boot(prep, kernel, plan, vec!["true".to_owned()]);
     // Its console goes beside the results, not over the test run's log.
     boot.out_dir = bench_dir().join(format!("bare-boot-{}", kernel.name));
     boot.quiet = true;

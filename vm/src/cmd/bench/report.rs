@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
 use super::stats::{ClientResult, RunResult};
-use super::CLIENTS;
+use crate::contract::BENCH_CLIENTS as CLIENTS;
 use crate::project;
 
 /// Versions of what was measured and what measured it.
@@ -243,7 +243,7 @@ pub(super) fn chart(results: &[RunResult], path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::super::stats::Stats;
-    use super::super::GuestPlan;
+
     use super::*;
 
     fn result(kernel: &str, date: &str, factor: f64) -> RunResult {
@@ -276,7 +276,7 @@ mod tests {
             accel: "tcg".into(),
             date: date.into(),
             versions: BTreeMap::new(),
-            plan: GuestPlan::new(true),
+            plan: super::super::plan(true),
             clients: vec![client("gnl-raw", 1.0), client("gnl-rust", factor)],
         }
     }

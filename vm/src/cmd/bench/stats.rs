@@ -4,8 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::measure::RawRun;
-use crate::flags::GuestPlan;
+use crate::contract::{BenchPlan, RawRun};
 
 /// Mean, median and 99th percentile of a set of samples, in nanoseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -80,7 +79,7 @@ pub struct RunResult {
     /// UTC, ISO 8601.
     pub date: String,
     pub versions: BTreeMap<String, String>,
-    pub plan: GuestPlan,
+    pub plan: BenchPlan,
     pub clients: Vec<ClientResult>,
 }
 

@@ -7,11 +7,9 @@ use lab_facts::kmemleak;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-const GCOV: &str = "/sys/kernel/debug/gcov";
+use crate::contract::{GCOV_DIR, KMEMLEAK_REPORT};
 
-/// Where the guest leaves kmemleak's report (empty: no leak) and the GCOV counters.
-pub const KMEMLEAK_REPORT: &str = "kmemleak.txt";
-pub const GCOV_DIR: &str = "gcov";
+const GCOV: &str = "/sys/kernel/debug/gcov";
 
 /// Before the run: what the boot leaked (or kmemleak takes for leaks) is not the run's doing.
 pub fn kmemleak_baseline() -> Result<()> {

@@ -13,8 +13,8 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use xshell::{cmd, Shell};
 
+use super::{compiler_version, Kernel};
 use crate::apt::Apt;
-use crate::kernel::{compiler_version, Kernel};
 use crate::project;
 
 /// What `--kernel` calls it, and its directory under `target/lab/`.
@@ -97,8 +97,9 @@ pub fn cached() -> Result<Option<(PathBuf, Built)>> {
     Ok(found.pop())
 }
 
-/// The debug kernel, built first if the cache has none for the current fragments.
-pub fn resolve(sh: &Shell) -> Result<Kernel> {
+/// The debug kernel, built first if the cache has none for the current fragments (installing the
+/// tools that takes unless `no_install`).
+pub fn resolve(sh: &Shell, no_install: bool) -> Result<Kernel> {
     let (dir, built) = match cached()? {
         Some(found) => found,
         None => {
@@ -110,7 +111,7 @@ pub fn resolve(sh: &Shell) -> Result<Kernel> {
             )?;
             match cached()? {
                 Some(found) => found,
-                None => build(sh)?,
+                None => build(sh, no_install)?,
             }
         }
     };
@@ -136,8 +137,8 @@ pub fn resolve(sh: &Shell) -> Result<Kernel> {
 }
 
 /// Downloads the source, configures and builds it; every step resumes after an interruption.
-fn build(sh: &Shell) -> Result<(PathBuf, Built)> {
-    crate::deps::ensure_kernel_build(crate::deps::no_install_from_env())?;
+fn build(sh: &Shell, no_install: bool) -> Result<(PathBuf, Built)> {
+    crate::deps::ensure_kernel_build(no_install)?;
     let cache = project::cache_dir()?;
     let apt = Apt::new(&cache)?;
     eprintln!("==> [{NAME}] looking up {SOURCE_PACKAGE} in Debian's archive");

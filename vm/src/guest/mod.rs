@@ -1,6 +1,10 @@
-//! The guest side of the lab: runs as root inside the VM, started by `vng --exec`. It sets up the
-//! environment the suite and the clients expect, runs what the host asked for, checks that the
-//! modules unload, and leaves `guest.json` and `dmesg.txt` in the shared output directory.
+//! The guest side of the lab, all of it: runs as root inside the VM, started by `vng --exec` with
+//! the job the host wrote (`contract::GuestJob`). It sets up the environment the suite and the
+//! clients expect, runs what the host asked for, checks that the modules unload, and leaves
+//! `guest.json` and `dmesg.txt` in the shared output directory.
+
+mod bench;
+mod debugfs;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -12,12 +16,20 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use lab_facts::module::{self, Debug};
 
-use super::{GuestReport, DMESG, GUEST_REPORT};
-use crate::flags::{GuestArgs, Mode};
-use crate::{build, debugfs, gdb};
+use crate::contract::{watch as protocol, GuestJob, GuestReport, Mode};
+use crate::contract::{DMESG, GUEST_REPORT, KMEMLEAK_REPORT, WATCH_DIR};
+use crate::flags;
+use crate::{build, gdb};
+
+impl flags::GuestArgs {
+    /// Reads the host's job and runs it.
+    pub fn run(&self) -> Result<u8> {
+        run(&GuestJob::read(&self.job)?)
+    }
+}
 
 /// Runs the requested mode and always writes the report and the kernel log.
-pub fn run(args: &GuestArgs) -> Result<u8> {
+fn run(args: &GuestJob) -> Result<u8> {
     let start = Instant::now();
     let mut report = GuestReport {
         started: unix_now(),
@@ -36,9 +48,9 @@ pub fn run(args: &GuestArgs) -> Result<u8> {
         } => run_suite(args, suite, suite_args, &mut report),
         Mode::Demo => demo(args, &mut report),
         Mode::Exec { command } => exec(args, command, &mut report),
-        Mode::Bench(plan) => super::bench::in_guest(plan, &args.bin_dir, &args.kmod_dir, &args.out),
+        Mode::Bench(plan) => bench::run(plan, &args.bin_dir, &args.kmod_dir, &args.out),
         Mode::Shell => shell(args),
-        Mode::Watch { dir } => watch(args, dir),
+        Mode::Watch => watch(args, &args.out.join(WATCH_DIR)),
     };
     finish(args, outcome, &mut report, start)?;
     Ok(u8::try_from(report.exit_code.clamp(0, 255)).unwrap_or(1))
@@ -47,7 +59,7 @@ pub fn run(args: &GuestArgs) -> Result<u8> {
 /// Ends a run (or a watch round): its error, kmemleak and the counters, dmesg, then guest.json,
 /// which the host reads as the sign that everything else is written.
 fn finish(
-    args: &GuestArgs,
+    args: &GuestJob,
     outcome: Result<()>,
     report: &mut GuestReport,
     start: Instant,
@@ -69,12 +81,12 @@ fn finish(
 
 /// The debug kernel's reports: kmemleak's scans (the host judges `kmemleak.txt`) and the modules'
 /// coverage counters.
-fn after_run(args: &GuestArgs, report: &mut GuestReport) {
+fn after_run(args: &GuestJob, report: &mut GuestReport) {
     match debugfs::kmemleak_report(&args.out) {
         Ok(Some(0)) => println!("kmemleak: no suspected leaks"),
         Ok(Some(n)) => println!(
             "kmemleak: {n} suspected leaks, see {}",
-            args.out.join(debugfs::KMEMLEAK_REPORT).display()
+            args.out.join(KMEMLEAK_REPORT).display()
         ),
         Ok(None) => {}
         Err(err) => report.problems.push(format!("kmemleak: {err:#}")),
@@ -92,7 +104,7 @@ fn unix_now() -> f64 {
 }
 
 /// The environment the suite and the clients get (the guest inherits nothing from the host).
-fn command(args: &GuestArgs, program: impl AsRef<std::ffi::OsStr>) -> Command {
+fn command(args: &GuestJob, program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut cmd = Command::new(program);
     cmd.env("PATH", lab_facts::guest_path(&args.bin_dir))
         .env("GENL_LAB_BIN_DIR", &args.bin_dir)
@@ -104,7 +116,7 @@ fn command(args: &GuestArgs, program: impl AsRef<std::ffi::OsStr>) -> Command {
 }
 
 fn run_suite(
-    args: &GuestArgs,
+    args: &GuestJob,
     suite: &Path,
     suite_args: &[String],
     report: &mut GuestReport,
@@ -148,8 +160,7 @@ fn run_suite(
 /// `cargo lab watch`'s guest side: says it is ready, then for each request the host writes runs
 /// the suite as `cargo lab test` does (modules unloaded afterwards, kmemleak, dmesg) and leaves
 /// that round's guest.json before saying it is done. Ends when the host asks it to stop.
-fn watch(args: &GuestArgs, dir: &Path) -> Result<()> {
-    use super::watch::protocol;
+fn watch(args: &GuestJob, dir: &Path) -> Result<()> {
     fs::create_dir_all(dir)?;
     fs::write(dir.join(protocol::READY), "")?;
     for round in 1.. {
@@ -192,7 +203,7 @@ fn parse_test_result(line: &str) -> Option<(u32, u32)> {
 }
 
 /// Our modules currently loaded, from /proc/modules.
-fn loaded_modules(args: &GuestArgs) -> Result<Vec<String>> {
+fn loaded_modules(args: &GuestJob) -> Result<Vec<String>> {
     let mut ours = build::modules(&args.kmod_dir)?;
     ours.retain(|m| module::loaded(m));
     Ok(ours)
@@ -201,7 +212,7 @@ fn loaded_modules(args: &GuestArgs) -> Result<Vec<String>> {
 /// The suite's last word, after it whatever it ran: each module unloads cleanly from the state
 /// the suite left (loaded first if need be), logging its goodbye and nothing else, and the kernel
 /// took no harm. Returns what went wrong.
-fn last_word(args: &GuestArgs) -> Result<Vec<String>> {
+fn last_word(args: &GuestJob) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     for name in build::modules(&args.kmod_dir)? {
         if !module::loaded(&name) {
@@ -265,7 +276,7 @@ fn goodbye(name: &str) -> Option<String> {
 }
 
 /// Inserts one of our modules; its per-operation log lines are pr_debug, turned on here.
-fn insmod(args: &GuestArgs, name: &str) -> Result<()> {
+fn insmod(args: &GuestJob, name: &str) -> Result<()> {
     let ko = module::ko(&args.kmod_dir, name);
     let status = module::insmod(&ko, Debug::On)
         .status()
@@ -277,7 +288,7 @@ fn insmod(args: &GuestArgs, name: &str) -> Result<()> {
 }
 
 /// Inserts all our modules, and leaves where they were loaded for `--gdb`.
-fn insmod_all(args: &GuestArgs) -> Result<()> {
+fn insmod_all(args: &GuestJob) -> Result<()> {
     let names = build::modules(&args.kmod_dir)?;
     for name in &names {
         insmod(args, name)?;
@@ -299,7 +310,7 @@ fn rmmod(module: &str) -> Result<()> {
     Ok(())
 }
 
-fn demo(args: &GuestArgs, report: &mut GuestReport) -> Result<()> {
+fn demo(args: &GuestJob, report: &mut GuestReport) -> Result<()> {
     insmod_all(args)?;
     let steps: &[(&str, &[&str])] = &[
         ("echo", &["echo", "hello from the lab"]),
@@ -335,7 +346,7 @@ fn demo(args: &GuestArgs, report: &mut GuestReport) -> Result<()> {
     Ok(())
 }
 
-fn exec(args: &GuestArgs, command_line: &[String], report: &mut GuestReport) -> Result<()> {
+fn exec(args: &GuestJob, command_line: &[String], report: &mut GuestReport) -> Result<()> {
     insmod_all(args)?;
     let status = command(args, &command_line[0])
         .args(&command_line[1..])
@@ -345,7 +356,7 @@ fn exec(args: &GuestArgs, command_line: &[String], report: &mut GuestReport) -> 
     Ok(())
 }
 
-fn shell(args: &GuestArgs) -> Result<()> {
+fn shell(args: &GuestJob) -> Result<()> {
     insmod_all(args)?;
     println!(
         "modules inserted; the clients are on PATH ({}). Exit the shell to stop the VM.",

@@ -7,10 +7,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::verdict::{Outcome, Verdict};
-
-/// The file name, in each kernel's directory and in `target/lab`.
-pub const JUNIT_XML: &str = "junit.xml";
+use super::{Outcome, Verdict};
+use crate::contract::{CONSOLE_LOG, JUNIT_XML};
 
 /// What one libtest line said about one test.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,13 +189,12 @@ fn document(suites: &[String]) -> String {
 }
 
 fn suite_of(verdict: &Verdict) -> String {
-    let console =
-        std::fs::read_to_string(verdict.logs.join(crate::cmd::CONSOLE_LOG)).unwrap_or_default();
+    let console = std::fs::read_to_string(verdict.logs.join(CONSOLE_LOG)).unwrap_or_default();
     testsuite(verdict, &console)
 }
 
-/// Writes `junit.xml` next to the kernel's `summary.json`.
-pub fn write_kernel(verdict: &Verdict) -> Result<()> {
+/// Writes `junit.xml` next to the kernel's `summary.json` (only through [`Verdict::record`]).
+pub(super) fn write_kernel(verdict: &Verdict) -> Result<()> {
     let path = verdict.logs.join(JUNIT_XML);
     std::fs::write(&path, document(&[suite_of(verdict)]))
         .with_context(|| format!("cannot write {}", path.display()))

@@ -10,38 +10,13 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use lab_facts::module::{self, Debug};
 use lab_facts::{GENL_MODULE as MODULE, SYSTEM_PATH};
-use serde::{Deserialize, Serialize};
 
-use super::CLIENTS;
-use crate::flags::GuestPlan;
+use crate::contract::{BenchPlan, RawClient, RawRun, BENCH_CLIENTS, BENCH_RAW};
 use crate::project;
-
-/// What the guest leaves in `target/lab/<kernel>/`.
-pub(super) const RAW_FILE: &str = "bench-raw.json";
-
-/// One client's raw samples, in nanoseconds.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct RawClient {
-    pub client: String,
-    pub oneshot: Vec<u64>,
-    pub steady: Vec<u64>,
-    pub dump: Vec<u64>,
-    pub process: Vec<u64>,
-    /// System calls of one `echo hello` process, by name (`strace -c -f`).
-    pub syscalls: BTreeMap<String, u64>,
-}
-
-/// Everything the guest measured.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct RawRun {
-    pub release: String,
-    pub plan: GuestPlan,
-    pub clients: Vec<RawClient>,
-}
 
 /// The guest side: inserts the module (without the per-operation debug log the other modes turn
 /// on, which would be measured too), runs the workloads, removes the module, writes the samples.
-pub fn in_guest(plan: &GuestPlan, bin_dir: &Path, kmod_dir: &Path, out: &Path) -> Result<()> {
+pub(super) fn run(plan: &BenchPlan, bin_dir: &Path, kmod_dir: &Path, out: &Path) -> Result<()> {
     let ko = module::ko(kmod_dir, MODULE);
     let status = module::insmod(&ko, Debug::Off).status()?;
     if !status.success() {
@@ -53,16 +28,16 @@ pub fn in_guest(plan: &GuestPlan, bin_dir: &Path, kmod_dir: &Path, out: &Path) -
     if !removed.is_ok_and(|s| s.success()) {
         bail!("{MODULE} does not unload after the benchmarks");
     }
-    fs::write(out.join(RAW_FILE), serde_json::to_string(&run)? + "\n")
-        .with_context(|| format!("cannot write {}", out.join(RAW_FILE).display()))
+    fs::write(out.join(BENCH_RAW), serde_json::to_string(&run)? + "\n")
+        .with_context(|| format!("cannot write {}", out.join(BENCH_RAW).display()))
 }
 
-pub(super) fn measure(plan: &GuestPlan, bin_dir: &Path, out: &Path) -> Result<RawRun> {
+fn measure(plan: &BenchPlan, bin_dir: &Path, out: &Path) -> Result<RawRun> {
     let release = fs::read_to_string("/proc/sys/kernel/osrelease")
         .unwrap_or_default()
         .trim()
         .to_owned();
-    let mut clients: Vec<RawClient> = CLIENTS
+    let mut clients: Vec<RawClient> = BENCH_CLIENTS
         .iter()
         .map(|c| RawClient {
             client: (*c).to_owned(),
@@ -107,12 +82,7 @@ pub(super) fn measure(plan: &GuestPlan, bin_dir: &Path, out: &Path) -> Result<Ra
 }
 
 /// Runs `CLIENT bench WORKLOAD` and reads its nanoseconds, one per line.
-pub(super) fn client_bench(
-    bin: &Path,
-    workload: &str,
-    iterations: u32,
-    count: u32,
-) -> Result<Vec<u64>> {
+fn client_bench(bin: &Path, workload: &str, iterations: u32, count: u32) -> Result<Vec<u64>> {
     let out = Command::new(bin)
         .env("PATH", SYSTEM_PATH)
         .args(["bench", workload, "--iterations"])
@@ -138,7 +108,7 @@ pub(super) fn client_bench(
 }
 
 /// Times whole `CLIENT echo hello` processes, as a shell script would run them.
-pub(super) fn processes(bin: &Path, n: u32) -> Result<Vec<u64>> {
+fn processes(bin: &Path, n: u32) -> Result<Vec<u64>> {
     let mut samples = Vec::with_capacity(n as usize);
     for _ in 0..n {
         let start = Instant::now();
@@ -156,7 +126,7 @@ pub(super) fn processes(bin: &Path, n: u32) -> Result<Vec<u64>> {
 }
 
 /// `strace -c -f CLIENT echo hello`: the system calls of one whole run, by name.
-pub(super) fn count_syscalls(bin: &Path, report: &Path) -> Result<BTreeMap<String, u64>> {
+fn count_syscalls(bin: &Path, report: &Path) -> Result<BTreeMap<String, u64>> {
     let strace = project::which("strace").unwrap_or_else(|| PathBuf::from("/usr/bin/strace"));
     let status = Command::new(&strace)
         .env("PATH", SYSTEM_PATH)
@@ -179,7 +149,7 @@ pub(super) fn count_syscalls(bin: &Path, report: &Path) -> Result<BTreeMap<Strin
 }
 
 /// One number per line.
-pub(super) fn parse_samples(text: &str) -> Result<Vec<u64>> {
+fn parse_samples(text: &str) -> Result<Vec<u64>> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
@@ -191,7 +161,7 @@ pub(super) fn parse_samples(text: &str) -> Result<Vec<u64>> {
 }
 
 /// The calls column of `strace -c`'s table, by system call (the `total` row left out).
-pub(super) fn parse_strace_summary(text: &str) -> BTreeMap<String, u64> {
+fn parse_strace_summary(text: &str) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for line in text.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
