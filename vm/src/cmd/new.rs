@@ -194,6 +194,13 @@ fn write_project(sh: &Shell, name: &str, files: &[String], dir: &Path) -> Result
         dir.file_name().unwrap_or_default().to_string_lossy(),
         std::process::id()
     )));
+    // Ctrl-C: no half-written copy beside DIR either. (Set once a process: a second is refused.)
+    let on_interrupt = partial.0.clone();
+    ctrlc::set_handler(move || {
+        let _ = fs::remove_dir_all(&on_interrupt);
+        std::process::exit(130);
+    })
+    .ok();
     let renamer = Renamer::new(name);
     let root = project::root();
     for file in files {
