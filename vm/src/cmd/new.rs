@@ -219,7 +219,11 @@ fn write_project(sh: &Shell, name: &str, files: &[String], dir: &Path) -> Result
                 if file == TUTORIAL {
                     text = template::tutorial::rename_family(&text, template::FAMILY, name)?;
                 }
-                fs::write(&to, renamer.text(&text))
+                let mut renamed = renamer.text(&text);
+                if file.ends_with(".c") || file.ends_with(".h") {
+                    renamed = template::c_align::realign(&text, &renamed);
+                }
+                fs::write(&to, renamed)
             }
             Err(binary) => fs::write(&to, binary.into_bytes()),
         }

@@ -1,6 +1,7 @@
 //! The template's names and how `cargo lab new` renames them: every spelling of the family's name
 //! (the spec's, the C macros', the module's, the classic module's), in files and in paths.
 
+pub mod c_align;
 pub mod tutorial;
 
 use aho_corasick::{AhoCorasick, MatchKind};
