@@ -236,6 +236,14 @@ fn write_project(sh: &Shell, name: &str, files: &[String], dir: &Path) -> Result
     for (path, text) in ynl::generated_from(sh, &spec)? {
         fs::write(partial.0.join(renamer.text(path)), text)?;
     }
+    // rustfmt lays out a call by its length, and the names' lengths changed.
+    {
+        let _cd = sh.push_dir(&partial.0);
+        cmd!(sh, "cargo fmt --all")
+            .quiet()
+            .run()
+            .context("cannot format the new project's Rust (cargo fmt)")?;
+    }
     commit(sh, &partial.0, name)?;
     fs::rename(&partial.0, dir)
         .with_context(|| format!("cannot rename {} to {}", partial.0.display(), dir.display()))?;
@@ -373,9 +381,10 @@ mod tests {
     fn a_new_project_says_nothing_of_the_template() {
         let sh = project::shell().unwrap();
         let scratch = Scratch::new("full");
-        let dir = scratch.0.join("demo_fam");
+        let name = template::example_family();
+        let dir = scratch.0.join(name);
         let files = tracked_files(&sh).unwrap();
-        write_project(&sh, "demo_fam", &files, &dir).unwrap();
+        write_project(&sh, name, &files, &dir).unwrap();
         let found = leftovers(&dir).unwrap();
         assert!(
             found.is_empty(),
@@ -392,7 +401,7 @@ mod tests {
             1,
             "{readme}"
         );
-        assert!(dir.join("kmod/demo_fam.yaml").is_file());
+        assert!(dir.join(format!("kmod/{name}.yaml")).is_file());
         let _cd = sh.push_dir(&dir);
         let committed = cmd!(sh, "git ls-files").read().unwrap();
         assert_eq!(committed.lines().count(), files.len());
@@ -421,7 +430,7 @@ mod tests {
                 "{err}"
             );
         }
-        check_family_name(&sh, "demo_fam").unwrap();
+        check_family_name(&sh, template::example_family()).unwrap();
     }
 
     #[test]

@@ -125,11 +125,7 @@ mod tests {
 
     #[test]
     fn a_new_name_changes_the_attribute_and_the_message_length() {
-        let new = if crate::template::FAMILY == "demo_fam" {
-            "other_fam"
-        } else {
-            "demo_fam"
-        };
+        let new = crate::template::example_family();
         let page = rename_family(
             &resolve_block(crate::template::FAMILY),
             crate::template::FAMILY,
@@ -163,7 +159,12 @@ mod tests {
     #[test]
     fn a_hand_edited_datagram_is_refused() {
         let page = resolve_block(crate::template::FAMILY).replacen("len ", "len 1", 1);
-        let err = rename_family(&page, crate::template::FAMILY, "demo_fam").unwrap_err();
+        let err = rename_family(
+            &page,
+            crate::template::FAMILY,
+            crate::template::example_family(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("docs/tutorial.md:2:"), "{err}");
     }
 }
