@@ -104,30 +104,54 @@ pub fn check_name(name: &str) -> Option<String> {
     })
 }
 
-/// The words that must not survive a rename: [`FAMILY`]'s own words (all but a first one of
-/// several, which may be as plain as `gnl`) and [`C_PREFIX`]'s, lowercase.
+/// The words that must not survive a rename: [`FAMILY`], [`C_PREFIX`]'s word, and each other word
+/// of [`FAMILY`] (but a first one of several) that the template uses only inside its names
+/// (not `fam` of a family `demo_fam`: that is also a variable's name).
 #[cfg(test)]
-fn template_words() -> Vec<String> {
-    let words: Vec<&str> = FAMILY.split('_').collect();
-    let skip = usize::from(words.len() > 1);
-    let mut out: Vec<String> = words[skip..].iter().map(|w| w.to_string()).collect();
-    out.push(C_PREFIX.trim_matches('_').to_owned());
-    out.sort();
-    out.dedup();
-    out
+fn template_words() -> &'static [String] {
+    static WORDS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    WORDS.get_or_init(|| {
+        let root = crate::project::root();
+        let listed = std::process::Command::new("git")
+            .args(["ls-files", "-z"])
+            .current_dir(&root)
+            .output()
+            .expect("git ls-files");
+        let names = Renamer::new("x");
+        let elsewhere: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+            .split('\0')
+            .filter_map(|f| std::fs::read_to_string(root.join(f)).ok())
+            .map(|text| names.from.replace_all(&text, &vec![" "; names.to.len()]))
+            .collect();
+        let words: Vec<&str> = FAMILY.split('_').collect();
+        let skip = usize::from(words.len() > 1);
+        let mut out: Vec<String> = words[skip..]
+            .iter()
+            .filter(|w| !elsewhere.iter().any(|text| says(text, w)))
+            .map(|w| w.to_string())
+            .collect();
+        out.push(FAMILY.to_owned());
+        out.push(C_PREFIX.trim_matches('_').to_owned());
+        out.sort();
+        out.dedup();
+        out
+    })
+}
+
+/// Whether `text` says `word` (any case, not inside a longer word).
+#[cfg(test)]
+fn says(text: &str, word: &str) -> bool {
+    let lower = text.to_lowercase();
+    let letter = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphabetic());
+    lower.match_indices(word).any(|(at, _)| {
+        !letter(lower[..at].chars().next_back()) && !letter(lower[at + word.len()..].chars().next())
+    })
 }
 
 /// Whether `text` still says one of the template's words (any case, not inside a longer word).
 #[cfg(test)]
 pub fn says_the_template(text: &str) -> bool {
-    let lower = text.to_lowercase();
-    let letter = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphabetic());
-    template_words().iter().any(|word| {
-        lower.match_indices(word.as_str()).any(|(at, _)| {
-            !letter(lower[..at].chars().next_back())
-                && !letter(lower[at + word.len()..].chars().next())
-        })
-    })
+    template_words().iter().any(|word| says(text, word))
 }
 
 /// A family name for tests: not this project's own, and sharing no word with it (this project may
