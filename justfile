@@ -40,6 +40,10 @@ fuzz *ARGS:
 bench *ARGS:
     cargo lab bench {{ARGS}}
 
+# Start your own family: a renamed, green copy of the lab (`just new NAME [DIR]`).
+new *ARGS:
+    cargo lab new {{ARGS}}
+
 # Static checks: module W=1/sparse/checkpatch, rustfmt, clippy, shellcheck, actionlint.
 lint *ARGS:
     cargo lab lint {{ARGS}}

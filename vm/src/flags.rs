@@ -30,6 +30,8 @@ pub enum Command {
     Shell(ShellArgs),
     /// List the known kernels, what is cached, and the exact package versions.
     Kernels(KernelsArgs),
+    /// Start your own family: a renamed, green copy of this whole lab in DIR (default ../NAME).
+    New(NewArgs),
     /// Static checks: the module (W=1, sparse, checkpatch), rustfmt, clippy, shellcheck, actionlint.
     Lint(LintArgs),
     /// Benchmarks: each client's round-trip cost in the VM, or with --lab the lab's own phases.
@@ -212,6 +214,17 @@ pub struct LintArgs {
     /// documentation from the family's YNL spec (kmod/gnl_foobar_xmpl.yaml), then exit.
     #[arg(long)]
     pub regenerate: bool,
+}
+
+/// Arguments of `cargo lab new`.
+#[derive(Args, Debug)]
+pub struct NewArgs {
+    /// The new family's name: lowercase letters, digits and `_`, starting with a letter, at most
+    /// 15 bytes.
+    pub name: String,
+    /// Where the new project goes (a new or empty directory outside this checkout).
+    /// Default: ../NAME.
+    pub dir: Option<PathBuf>,
 }
 
 /// Arguments of `cargo lab bench`.

@@ -23,6 +23,7 @@ mod install;
 mod kernel;
 mod progress;
 mod project;
+mod template;
 mod toolchain;
 mod verdict;
 mod versions;
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => args.run(),
         Command::Shell(args) => args.run(),
         Command::Kernels(args) => args.run(),
+        Command::New(args) => args.run(),
         Command::Lint(args) => args.run(),
         Command::Bench(args) => args.run(),
         Command::Fuzz(args) => args.run(),

@@ -184,12 +184,15 @@ fn schema(tools: &Path) -> PathBuf {
 /// A throwaway kernel-like tree holding the spec: ynl-gen-c.py looks for `MAINTAINERS` above it
 /// (and loops forever without one) and names the spec by its path in that tree; the generators
 /// read the schema from two directories above the spec.
-fn spec_tree(sh: &Shell) -> Result<(tempfile_dir::TempDir, PathBuf)> {
+fn spec_tree(sh: &Shell, from: &Path) -> Result<(tempfile_dir::TempDir, PathBuf)> {
     let tools = tools(sh)?;
     let tmp = tempfile_dir::TempDir::new(sh)?;
-    let spec = tmp.path().join(SPEC);
+    let spec = tmp
+        .path()
+        .join("kmod")
+        .join(from.file_name().expect("a spec file"));
     fs::create_dir_all(spec.parent().expect("a directory"))?;
-    fs::copy(project::root().join(SPEC), &spec)?;
+    fs::copy(from, &spec)?;
     fs::write(tmp.path().join("MAINTAINERS"), "")?;
     let schema = schema(&tools);
     fs::copy(
@@ -199,11 +202,11 @@ fn spec_tree(sh: &Shell) -> Result<(tempfile_dir::TempDir, PathBuf)> {
     Ok((tmp, spec))
 }
 
-/// `path` as ynl-gen-c.py generates it from the spec, with `args` (mode, header or source); the
-/// output's file name matters: a source includes the header of the same name.
-fn generate_c(sh: &Shell, args: &[&str], path: &str) -> Result<String> {
+/// `path` as ynl-gen-c.py generates it from the spec `from`, with `args` (mode, header or source);
+/// the output's file name matters: a source includes the header of the same name.
+fn generate_c(sh: &Shell, from: &Path, args: &[&str], path: &str) -> Result<String> {
     let gen = tools(sh)?.join("tools/net/ynl/ynl-gen-c.py");
-    let (tmp, spec) = spec_tree(sh)?;
+    let (tmp, spec) = spec_tree(sh, from)?;
     let out = tmp
         .path()
         .join(Path::new(path).file_name().expect("a file name"));
@@ -214,10 +217,10 @@ fn generate_c(sh: &Shell, args: &[&str], path: &str) -> Result<String> {
     Ok(fs::read_to_string(&out)?)
 }
 
-/// The reference documentation as ynl-gen-rst.py generates it from the spec.
-pub fn generate_rst(sh: &Shell) -> Result<String> {
+/// The reference documentation as ynl-gen-rst.py generates it from the spec `from`.
+fn generate_rst(sh: &Shell, from: &Path) -> Result<String> {
     let gen = tools(sh)?.join("tools/net/ynl/ynl-gen-rst.py");
-    let (tmp, spec) = spec_tree(sh)?;
+    let (tmp, spec) = spec_tree(sh, from)?;
     let out = tmp.path().join("gnl_foobar_xmpl.rst");
     cmd!(sh, "{PYTHON} {gen} -i {spec} -o {out}")
         .quiet()
@@ -228,20 +231,26 @@ pub fn generate_rst(sh: &Shell) -> Result<String> {
 
 /// The generated files, each with its committed path, as they should be.
 pub fn generated(sh: &Shell) -> Result<Vec<(&'static str, String)>> {
+    generated_from(sh, &project::root().join(SPEC))
+}
+
+/// The generated files as the spec `from` makes them (`cargo lab new`: a renamed copy's spec),
+/// each with its path in this project.
+pub fn generated_from(sh: &Shell, from: &Path) -> Result<Vec<(&'static str, String)>> {
     Ok(vec![
         (
             HEADER,
-            generate_c(sh, &["--mode", "uapi", "--header"], HEADER)?,
+            generate_c(sh, from, &["--mode", "uapi", "--header"], HEADER)?,
         ),
         (
             KERNEL_HEADER,
-            generate_c(sh, &["--mode", "kernel", "--header"], KERNEL_HEADER)?,
+            generate_c(sh, from, &["--mode", "kernel", "--header"], KERNEL_HEADER)?,
         ),
         (
             KERNEL_SOURCE,
-            generate_c(sh, &["--mode", "kernel", "--source"], KERNEL_SOURCE)?,
+            generate_c(sh, from, &["--mode", "kernel", "--source"], KERNEL_SOURCE)?,
         ),
-        (RST, generate_rst(sh)?),
+        (RST, generate_rst(sh, from)?),
     ])
 }
 
@@ -254,7 +263,7 @@ pub fn check_generated(sh: &Shell) -> Result<()> {
         if have == want {
             continue;
         }
-        let (tmp, _) = spec_tree(sh)?;
+        let (tmp, _) = spec_tree(sh, &project::root().join(SPEC))?;
         let fresh = tmp.path().join("generated");
         fs::write(&fresh, &want)?;
         let diff = cmd!(

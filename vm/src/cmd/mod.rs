@@ -9,6 +9,7 @@ pub mod exec;
 pub mod fuzz;
 pub mod kernels;
 pub mod lint;
+pub mod new;
 pub mod selfcheck;
 pub mod test;
 pub mod tour;
