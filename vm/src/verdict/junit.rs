@@ -156,49 +156,8 @@ pub fn write_run(lab_dir: &Path, verdicts: &[Verdict]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
-    const CONSOLE: &str = "\
-[    1.0] virtme-init: starting
-running 3 tests
-test suite::echo::works ... ok
-test suite::dump::counts ... FAILED
-test suite::slow ... ignored, needs KVM
-\u{1b}[0m
-failures:
-
----- suite::dump::counts stdout ----
-assertion `left == right` failed: <3> & \"4\"
-  left: 3
-
-failures:
-    suite::dump::counts
-
-test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out
-";
-
-    fn verdict(result: Outcome) -> Verdict {
-        Verdict {
-            kernel: "6.1".into(),
-            release: "6.1.0-57-amd64".into(),
-            compiler: "gcc-12".into(),
-            accel: "tcg".into(),
-            result,
-            reason: if result == Outcome::Passed {
-                String::new()
-            } else {
-                "1 of 2 tests failed".into()
-            },
-            passed: 1,
-            failed: 1,
-            flaky: Vec::new(),
-            fingerprints: Vec::new(),
-            seconds: 12.5,
-            boot_seconds: None,
-            guest_seconds: None,
-            logs: PathBuf::from("target/lab/6.1"),
-        }
-    }
+    use crate::verdict::fixtures::{verdict, CONSOLE};
 
     #[test]
     fn a_failed_verdict_is_a_failed_case_and_the_xml_is_escaped() {

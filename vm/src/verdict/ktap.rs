@@ -122,7 +122,6 @@ pub fn written() -> Vec<std::path::PathBuf> {
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     /// A run whose `dump::counts` failed twice and `echo::races` failed once, then passed.
     pub const CONSOLE: &str = "\
@@ -155,20 +154,9 @@ test suite::dump::counts ... FAILED
     /// A verdict for the run of [`CONSOLE`], its logs in `target/lab/6.1`.
     pub fn verdict(result: Outcome) -> Verdict {
         Verdict {
-            kernel: "6.1".into(),
-            release: "6.1.0-57-amd64".into(),
-            compiler: "gcc-12".into(),
-            accel: "tcg".into(),
-            result,
             reason: "1 of 3 tests failed".into(),
-            passed: 1,
-            failed: 1,
             flaky: vec!["suite::echo::races".into()],
-            fingerprints: Vec::new(),
-            seconds: 12.5,
-            boot_seconds: None,
-            guest_seconds: None,
-            logs: PathBuf::from("target/lab/6.1"),
+            ..crate::verdict::fixtures::verdict(result)
         }
     }
 

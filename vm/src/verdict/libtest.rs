@@ -86,30 +86,17 @@ pub fn parse_cases(console: &str) -> Vec<Case> {
 mod tests {
     use super::*;
 
-    const CONSOLE: &str = "\
-[    1.0] virtme-init: starting
-running 3 tests
-test suite::echo::works ... ok
-test suite::dump::counts ... FAILED
-test suite::slow ... ignored, needs KVM
-\u{1b}[0m
-failures:
-
----- suite::dump::counts stdout ----
-assertion `left == right` failed: <3> & \"4\"
-  left: 3
-
-failures:
-    suite::dump::counts
-
-test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out
-lab: rerunning the 1 failed tests once
-test suite::dump::counts ... ok
-";
+    /// The fixture's run, whose failed test then passed on the rerun.
+    fn console() -> String {
+        format!(
+            "{}lab: rerunning the 1 failed tests once\ntest suite::dump::counts ... ok\n",
+            crate::verdict::fixtures::CONSOLE
+        )
+    }
 
     #[test]
     fn libtest_lines_become_cases_and_a_pass_on_rerun_is_flaky() {
-        let cases = parse_cases(CONSOLE);
+        let cases = parse_cases(&console());
         assert_eq!(cases.len(), 3);
         assert_eq!(cases[0].status, Status::Ok);
         assert_eq!(cases[2].status, Status::Ignored);

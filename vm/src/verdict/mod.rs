@@ -4,6 +4,8 @@
 //! summary printed at the end.
 
 pub mod fingerprint;
+#[cfg(test)]
+mod fixtures;
 pub mod junit;
 pub mod ktap;
 mod libtest;
